@@ -1,0 +1,28 @@
+"""Errors of the cloud relay, sorted by what the caller does with them."""
+
+from __future__ import annotations
+
+
+class RelayError(Exception):
+    """Root of every error the relay raises."""
+
+
+class ConfigError(RelayError):
+    """The configuration is unusable: the program refuses to start (exit code 2)."""
+
+
+class TransientError(RelayError):
+    """A failure that may pass (store unreachable, serialization conflict): retry."""
+
+
+class RejectedError(RelayError):
+    """A request or record that can never be accepted as it is."""
+
+
+class SequenceGapError(RejectedError):
+    """A batch starts past the gateway's next expected seq."""
+
+    def __init__(self, gateway_id: str, expected_seq: int) -> None:
+        super().__init__(f"gateway {gateway_id}: batch starts past a gap; expected seq {expected_seq}")
+        self.gateway_id = gateway_id
+        self.expected_seq = expected_seq
