@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from wire.errors import WireValidationError
 from wire.events import Event, parse_event
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 BATCH_PATH = "/v1/batches"
 
 
@@ -30,19 +30,42 @@ class Batch(BaseModel):
 def encode_batch(gateway_id: str, first_seq: int, last_seq: int, events: Sequence[bytes]) -> bytes:
     """Build a batch body from already-encoded events without decoding them again."""
     head = json.dumps(
-        {"schema_version": SCHEMA_VERSION, "gateway_id": gateway_id, "first_seq": first_seq,
-         "last_seq": last_seq},
+        {
+            "schema_version": SCHEMA_VERSION,
+            "gateway_id": gateway_id,
+            "first_seq": first_seq,
+            "last_seq": last_seq,
+        },
         separators=(",", ":"),
     ).encode()
     return head[:-1] + b',"events":[' + b",".join(events) + b"]}"
 
 
+class _DuplicateKeyError(ValueError):
+    """An object names a member twice; parsers disagree on which one counts."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return result
+
+
 def parse_batch(body: bytes) -> Batch:
     """Decode and validate a batch body; errors name the field (``/events/3/data/qty``)."""
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except UnicodeDecodeError as exc:
+        raise WireValidationError("", f"body is not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
         raise WireValidationError("", f"body is not JSON: {exc}") from exc
+    except _DuplicateKeyError as exc:
+        raise WireValidationError("", f"body has a duplicate member {exc.args[0]!r}") from exc
     if not isinstance(raw, dict):
         raise WireValidationError("", "batch must be a JSON object")
     for key in ("schema_version", "gateway_id", "first_seq", "last_seq", "events"):
@@ -51,8 +74,10 @@ def parse_batch(body: bytes) -> Batch:
     extra = set(raw) - {"schema_version", "gateway_id", "first_seq", "last_seq", "events"}
     if extra:
         raise WireValidationError(f"/{sorted(extra)[0]}", "unknown field")
-    if raw["schema_version"] != SCHEMA_VERSION:
-        raise WireValidationError("/schema_version", f"unsupported version {raw['schema_version']!r}")
+    if type(raw["schema_version"]) is not int or raw["schema_version"] != SCHEMA_VERSION:
+        raise WireValidationError(
+            "/schema_version", f"unsupported version {raw['schema_version']!r}"
+        )
     gateway_id, first_seq, last_seq = raw["gateway_id"], raw["first_seq"], raw["last_seq"]
     if not isinstance(gateway_id, str):
         raise WireValidationError("/gateway_id", "must be a string")

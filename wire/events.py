@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -58,8 +59,22 @@ STOCK_MOVING_TYPES: frozenset[str] = frozenset(
 GATEWAY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _GATEWAY_ID_RE = re.compile(GATEWAY_ID_PATTERN)
 
+#: RFC 3339 date-time with a mandatory offset; other forms pydantic would accept (Unix
+#: seconds, naive times) are refused so that the wire has one spelling of a time.
+_RFC3339_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _not_bool(value: Any) -> Any:
+    """Refuse booleans where a number is expected: ``true`` must not count as one piece."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
-Quantity = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Quantity = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, allow_inf_nan=False)]
 
 
 class _Data(BaseModel):
@@ -111,15 +126,17 @@ class OrderCompleted(_Data):
 class InventoryCounted(_Data):
     product: Name
     location: Name
-    qty: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    qty: Annotated[float, BeforeValidator(_not_bool), Field(ge=0, allow_inf_nan=False)]
     lot: Name | None = None
 
 
 class SignalSampled(_Data):
     name: Name
-    value: Annotated[float, Field(allow_inf_nan=False)] | bool | Annotated[
-        str, StringConstraints(max_length=1024)
-    ]
+    value: (
+        Annotated[float, Field(allow_inf_nan=False)]
+        | bool
+        | Annotated[str, StringConstraints(max_length=1024)]
+    )
     unit: Name | None = None
 
 
@@ -141,12 +158,23 @@ def _pointer(parts: tuple[int | str, ...]) -> str:
 
 
 def _first_error(exc: ValidationError, prefix: str) -> WireValidationError:
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    return WireValidationError(prefix + _pointer(loc), err["msg"])
+    """The first failing field; for a union field, what each alternative wanted.
+
+    Models here are flat, so the first ``loc`` element is the field; anything after it names
+    a union member (``float``, ``str``), which is no part of the document's path.
+    """
+    errors = [
+        (tuple(p for p in e["loc"] if not str(p).startswith("function-"))[:1], e["msg"])
+        for e in exc.errors(include_url=False)
+    ]
+    field = errors[0][0]
+    messages = dict.fromkeys(msg for loc, msg in errors if loc == field)
+    return WireValidationError(prefix + _pointer(field), "; or ".join(messages))
 
 
-def validate_data(event_type: str, data: Mapping[str, Any], location: str = "/data") -> dict[str, Any]:
+def validate_data(
+    event_type: str, data: Mapping[str, Any], location: str = "/data"
+) -> dict[str, Any]:
     """Validate ``data`` for ``event_type`` and return it normalised (absent optionals dropped)."""
     model = DATA_MODELS.get(event_type)
     if model is None:
@@ -162,7 +190,7 @@ def validate_data(event_type: str, data: Mapping[str, Any], location: str = "/da
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` and microseconds, the one form timestamps take on the wire."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Event(BaseModel):
@@ -172,7 +200,7 @@ class Event(BaseModel):
 
     id: str
     gateway_id: str
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, strict=True)]
     type: EventType
     occurred_at: datetime
     source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
@@ -188,8 +216,17 @@ class Event(BaseModel):
     @field_validator("gateway_id")
     @classmethod
     def _gateway_id_shape(cls, value: str) -> str:
-        if not _GATEWAY_ID_RE.match(value):
+        if not _GATEWAY_ID_RE.fullmatch(value):
             raise ValueError(f"must match {GATEWAY_ID_PATTERN}")
+        return value
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        if isinstance(value, str) and not _RFC3339_RE.fullmatch(value):
+            raise ValueError("must be an RFC 3339 date-time with offset, e.g. 2024-05-01T10:00:00Z")
+        if not isinstance(value, str | datetime):
+            raise ValueError("must be an RFC 3339 date-time string")
         return value
 
     @field_validator("occurred_at")
