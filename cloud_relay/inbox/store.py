@@ -66,6 +66,33 @@ class StoreResult:
     stored: int
 
 
+def check_batch(first_seq: int, events: Sequence[InboxEvent]) -> None:
+    """Raise ValueError unless ``events`` run contiguously from ``first_seq`` (a caller bug)."""
+    if first_seq < 1:
+        raise ValueError(f"first_seq must be >= 1, got {first_seq}")
+    for offset, event in enumerate(events):
+        if event.seq != first_seq + offset:
+            raise ValueError(
+                f"event at offset {offset} has seq {event.seq}, not {first_seq + offset}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class InboxStats:
+    """Counters of one inbox instance since it was opened (for the health page and /metrics)."""
+
+    batches: int
+    """store_batch calls that committed (replays included)."""
+    events_stored: int
+    """Events written for the first time."""
+    events_replayed: int
+    """Events received again at or below the ack point and skipped."""
+    gaps: int
+    """Batches refused because they started past the next expected seq."""
+    transient_errors: int
+    """Calls that failed with a TransientError."""
+
+
 class InboxStore(Protocol):
     """Durable, deduplicating store of gateway events and keys."""
 
@@ -111,3 +138,6 @@ class InboxStore(Protocol):
 
     async def get_gateway(self, gateway_id: str) -> GatewayInfo | None:
         """One gateway."""
+
+    def stats(self) -> InboxStats:
+        """Counters since open."""

@@ -1,0 +1,439 @@
+"""The embedded inbox: one SQLite file in WAL mode, one writer, for a single relay replica.
+
+Timestamps are stored as RFC 3339 text in UTC with microseconds, so they sort as text and read
+well in the ``sqlite3`` shell during an audit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+
+from cloud_relay.errors import (
+    ConfigError,
+    RejectedError,
+    RelayError,
+    SequenceGapError,
+    TransientError,
+)
+from cloud_relay.inbox.store import (
+    GatewayInfo,
+    GatewayKey,
+    InboxEvent,
+    InboxStats,
+    StoredEvent,
+    StoreResult,
+    check_batch,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Each entry brings the schema from version N to N + 1; append, never edit.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE gateways (
+            gateway_id TEXT PRIMARY KEY,
+            acked_seq INTEGER NOT NULL DEFAULT 0,
+            last_seen_at TEXT
+        )""",
+        """CREATE TABLE keys (
+            key_id TEXT PRIMARY KEY,
+            gateway_id TEXT NOT NULL REFERENCES gateways (gateway_id),
+            public_key_pem TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            revoked_at TEXT
+        )""",
+        "CREATE INDEX keys_gateway ON keys (gateway_id)",
+        """CREATE TABLE events (
+            gateway_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            body BLOB NOT NULL,
+            PRIMARY KEY (gateway_id, seq)
+        )""",
+    ),
+)
+
+# SQLite primary result codes that describe a condition which may pass: busy or locked past the
+# timeout, out of memory, I/O error, disk full, cannot open a file (WAL, journal), lock protocol.
+_TRANSIENT_CODES = frozenset({5, 6, 7, 10, 13, 14, 15})
+_SQLITE_CANTOPEN = 14
+
+_INSERT_EVENT = (
+    "INSERT INTO events (gateway_id, seq, id, type, occurred_at, received_at, key_id, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_EVENT_COLUMNS = "gateway_id, seq, id, type, occurred_at, received_at, key_id, body"
+_KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at"
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _key(row: sqlite3.Row) -> GatewayKey:
+    return GatewayKey(
+        key_id=row[0],
+        gateway_id=row[1],
+        public_key_pem=row[2],
+        added_at=datetime.fromisoformat(row[3]),
+        revoked_at=_parse_ts(row[4]),
+    )
+
+
+class SqliteInbox:
+    """:class:`~cloud_relay.inbox.store.InboxStore` on one SQLite file (WAL, single writer)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        durability: Literal["power", "process"] = "power",
+        busy_timeout_seconds: float = 5.0,
+    ) -> None:
+        self._path = path
+        self._synchronous = "FULL" if durability == "power" else "NORMAL"
+        self._busy_timeout_ms = int(busy_timeout_seconds * 1000)
+        self._db: aiosqlite.Connection | None = None
+        # One connection: every use is serialised so no call runs inside another's transaction.
+        self._lock = asyncio.Lock()
+        self._batches = 0
+        self._events_stored = 0
+        self._events_replayed = 0
+        self._gaps = 0
+        self._transient_errors = 0
+
+    async def open(self) -> None:
+        """Open the file (creating it), switch to WAL and bring the schema up to date."""
+        if self._db is not None:
+            return
+        if not self._path.parent.is_dir():
+            raise ConfigError(f"inbox database {self._path}: no directory {self._path.parent}")
+        try:
+            db = await aiosqlite.connect(self._path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            with self._errors():
+                await db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
+                if rows[0][0].lower() != "wal":
+                    raise ConfigError(f"inbox database {self._path}: WAL mode is not available")
+                await db.execute(f"PRAGMA synchronous = {self._synchronous}")
+                await db.execute("PRAGMA foreign_keys = ON")
+                await self._migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            version = next(iter(await db.execute_fetchall("PRAGMA user_version")))[0]
+            if version > len(_MIGRATIONS):
+                raise RelayError(
+                    f"inbox database {self._path} has schema version {version}, newer than this"
+                    f" relay knows ({len(_MIGRATIONS)}): upgrade the relay"
+                )
+            for number in range(version, len(_MIGRATIONS)):
+                for statement in _MIGRATIONS[number]:
+                    await db.execute(statement)
+                logger.info("inbox schema migrated to version %d", number + 1)
+            await db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+            await db.execute("COMMIT")
+        except BaseException:
+            await self._rollback(db)
+            raise
+
+    async def close(self) -> None:
+        """Close the connection after any write in flight (a no-op when not open)."""
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                await db.close()
+
+    async def ping(self) -> None:
+        """Raise TransientError unless the file can be read."""
+        async with self._lock:
+            with self._errors():
+                await self._conn().execute_fetchall("SELECT 1 FROM gateways LIMIT 1")
+
+    async def store_batch(
+        self, gateway_id: str, key_id: str, first_seq: int, events: Sequence[InboxEvent]
+    ) -> StoreResult:
+        """Store the events past the ack point in one IMMEDIATE transaction; see InboxStore."""
+        check_batch(first_seq, events)
+        received_at = _ts(datetime.now(UTC))
+
+        async def work(db: aiosqlite.Connection) -> StoreResult:
+            acked = await self._lock_gateway(db, gateway_id)
+            if first_seq > acked + 1:
+                self._gaps += 1
+                raise SequenceGapError(gateway_id, acked + 1)
+            fresh = events[max(0, acked + 1 - first_seq) :]
+            if fresh:
+                rows = [
+                    (
+                        gateway_id,
+                        e.seq,
+                        e.id,
+                        e.type,
+                        _ts(e.occurred_at),
+                        received_at,
+                        key_id,
+                        e.body,
+                    )
+                    for e in fresh
+                ]
+                await self._insert_events(db, gateway_id, first_seq, rows)
+                acked = fresh[-1].seq
+            await db.execute(
+                "UPDATE gateways SET acked_seq = ?, last_seen_at = ? WHERE gateway_id = ?",
+                (acked, received_at, gateway_id),
+            )
+            return StoreResult(acked_seq=acked, stored=len(fresh))
+
+        result = await self._write(work)
+        self._batches += 1
+        self._events_stored += result.stored
+        self._events_replayed += len(events) - result.stored
+        return result
+
+    async def _lock_gateway(self, db: aiosqlite.Connection, gateway_id: str) -> int:
+        rows = list(
+            await db.execute_fetchall(
+                "SELECT acked_seq FROM gateways WHERE gateway_id = ?", (gateway_id,)
+            )
+        )
+        if rows:
+            return int(rows[0][0])
+        await db.execute("INSERT INTO gateways (gateway_id) VALUES (?)", (gateway_id,))
+        return 0
+
+    async def _insert_events(
+        self,
+        db: aiosqlite.Connection,
+        gateway_id: str,
+        first_seq: int,
+        rows: Iterable[tuple[object, ...]],
+    ) -> None:
+        try:
+            await db.executemany(_INSERT_EVENT, rows)
+        except sqlite3.IntegrityError as exc:
+            raise RejectedError(
+                f"gateway {gateway_id}: batch from seq {first_seq} holds an event id that is"
+                f" already stored under another seq ({exc})"
+            ) from exc
+
+    async def acked_seq(self, gateway_id: str) -> int:
+        """Highest contiguous seq stored for the gateway (0 when none)."""
+        async with self._lock:
+            with self._errors():
+                rows = list(
+                    await self._conn().execute_fetchall(
+                        "SELECT acked_seq FROM gateways WHERE gateway_id = ?", (gateway_id,)
+                    )
+                )
+        return int(rows[0][0]) if rows else 0
+
+    async def events_after(self, gateway_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
+        """Stored events with seq > after_seq, in seq order, at most ``limit``."""
+        async with self._lock:
+            with self._errors():
+                rows = await self._conn().execute_fetchall(
+                    f"SELECT {_EVENT_COLUMNS} FROM events"
+                    " WHERE gateway_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (gateway_id, after_seq, limit),
+                )
+        return [
+            StoredEvent(
+                gateway_id=r[0],
+                seq=r[1],
+                id=r[2],
+                type=r[3],
+                occurred_at=datetime.fromisoformat(r[4]),
+                received_at=datetime.fromisoformat(r[5]),
+                key_id=r[6],
+                body=bytes(r[7]),
+            )
+            for r in rows
+        ]
+
+    async def add_key(self, gateway_id: str, key_id: str, public_key_pem: str) -> None:
+        """Register a key (idempotent); RejectedError if it is revoked or another gateway's."""
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT OR IGNORE INTO gateways (gateway_id) VALUES (?)", (gateway_id,)
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT gateway_id, revoked_at FROM keys WHERE key_id = ?", (key_id,)
+                )
+            )
+            if rows:
+                _check_existing_key(key_id, gateway_id, rows[0][0], rows[0][1] is not None)
+            else:
+                await db.execute(
+                    f"INSERT INTO keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, NULL)",
+                    (key_id, gateway_id, public_key_pem, _ts(datetime.now(UTC))),
+                )
+
+        await self._write(work)
+
+    async def revoke_key(self, key_id: str) -> int:
+        """Revoke one key; returns how many were revoked (0 or 1)."""
+        return await self._revoke("key_id", key_id)
+
+    async def revoke_gateway(self, gateway_id: str) -> int:
+        """Revoke every unrevoked key of a gateway; returns how many were revoked."""
+        return await self._revoke("gateway_id", gateway_id)
+
+    async def _revoke(self, column: Literal["key_id", "gateway_id"], value: str) -> int:
+        async with self._lock:
+            with self._errors():
+                cursor = await self._conn().execute(
+                    f"UPDATE keys SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
+                    (_ts(datetime.now(UTC)), value),
+                )
+                return cursor.rowcount
+
+    async def get_key(self, key_id: str) -> GatewayKey | None:
+        """The key with this id, revoked or not."""
+        async with self._lock:
+            with self._errors():
+                rows = list(
+                    await self._conn().execute_fetchall(
+                        f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = ?", (key_id,)
+                    )
+                )
+        return _key(rows[0]) if rows else None
+
+    async def list_gateways(self) -> list[GatewayInfo]:
+        """Every gateway with its keys and ack point, by gateway id."""
+        return await self._gateways(None)
+
+    async def get_gateway(self, gateway_id: str) -> GatewayInfo | None:
+        """One gateway with its keys, or None."""
+        found = await self._gateways(gateway_id)
+        return found[0] if found else None
+
+    async def _gateways(self, gateway_id: str | None) -> list[GatewayInfo]:
+        where, params = ("WHERE gateway_id = ?", (gateway_id,)) if gateway_id else ("", ())
+        async with self._lock:
+            with self._errors():
+                db = self._conn()
+                gateways = await db.execute_fetchall(
+                    f"SELECT gateway_id, acked_seq, last_seen_at FROM gateways {where}"
+                    " ORDER BY gateway_id",
+                    params,
+                )
+                keys = await db.execute_fetchall(
+                    f"SELECT {_KEY_COLUMNS} FROM keys {where} ORDER BY added_at, key_id", params
+                )
+        by_gateway: dict[str, list[GatewayKey]] = {}
+        for row in keys:
+            by_gateway.setdefault(row[1], []).append(_key(row))
+        return [
+            GatewayInfo(
+                gateway_id=g[0],
+                acked_seq=g[1],
+                last_seen_at=_parse_ts(g[2]),
+                keys=tuple(by_gateway.get(g[0], ())),
+            )
+            for g in gateways
+        ]
+
+    def stats(self) -> InboxStats:
+        """Counters since this instance was created."""
+        return InboxStats(
+            batches=self._batches,
+            events_stored=self._events_stored,
+            events_replayed=self._events_replayed,
+            gaps=self._gaps,
+            transient_errors=self._transient_errors,
+        )
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SqliteInbox is not open")
+        return self._db
+
+    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``work`` in one IMMEDIATE transaction that ends in COMMIT or ROLLBACK even when
+        the caller is cancelled, so no half-open transaction is left on the shared connection."""
+        task = asyncio.ensure_future(self._transaction(work))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_note_orphan)
+            raise
+
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        async with self._lock:
+            with self._errors():
+                db = self._conn()
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await work(db)
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await self._rollback(db)
+                    raise
+                return result
+
+    async def _rollback(self, db: aiosqlite.Connection) -> None:
+        if not db.in_transaction:
+            return
+        try:
+            await db.rollback()
+        except sqlite3.Error:
+            logger.warning("inbox rollback failed", exc_info=True)
+
+    def _translate(self, exc: sqlite3.Error) -> RelayError:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        where = f"inbox database {self._path}"
+        if self._db is None and code == _SQLITE_CANTOPEN:
+            return ConfigError(f"{where}: cannot open ({exc}): does its directory exist?")
+        if code in _TRANSIENT_CODES:
+            self._transient_errors += 1
+            return TransientError(f"{where}: {exc}")
+        return RelayError(f"{where}: {exc}")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+
+def _note_orphan(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("inbox write abandoned by its caller failed: %s", task.exception())
+
+
+def _check_existing_key(key_id: str, gateway_id: str, owner: str, revoked: bool) -> None:
+    if owner != gateway_id:
+        raise RejectedError(f"key {key_id} is already registered to gateway {owner}")
+    if revoked:
+        raise RejectedError(f"key {key_id} of gateway {gateway_id} was revoked; make a new key")
