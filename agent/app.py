@@ -1,0 +1,84 @@
+"""Composition root: builds the agent's components from settings and runs them together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent import __version__
+from agent.config import AgentSettings
+from agent.errors import ConfigError
+from agent.health.server import serve_health
+from agent.queue.store import QueueStore
+from agent.supervisor import Supervisor
+from agent.uploader.uploader import Uploader
+from wire.errors import WireError
+from wire.keys import key_id, load_private_key
+
+log = logging.getLogger(__name__)
+
+
+async def run_agent(settings: AgentSettings, *, install_signal_handlers: bool = True) -> None:
+    """Run every configured component until cancelled (or SIGTERM/SIGINT)."""
+    try:
+        private_key = load_private_key(settings.gateway.signing_key_file)
+    except WireError as exc:
+        raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
+    gateway_id = settings.gateway.id
+    settings.gateway.state_dir.mkdir(parents=True, exist_ok=True)
+    queue = await QueueStore.open(settings.queue_path, gateway_id, settings.queue)
+    try:
+        uploader = Uploader(settings.relay, queue, gateway_id, private_key)
+        components: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], Any]]] = {
+            "uploader": (uploader.run, uploader.stats),
+        }
+        if settings.mqtt.subscriptions:
+            from agent.sources.mqtt.source import MqttSource
+
+            mqtt = MqttSource(
+                settings.mqtt, queue, settings.mqtt.client_id or f"edge-agent-{gateway_id}"
+            )
+            components["mqtt"] = (mqtt.run, mqtt.stats)
+        if settings.opcua.endpoint:
+            # Imported only when used: asyncua alone costs ~30 MB of a small gateway's memory.
+            from agent.sources.opcua.source import OpcuaSource
+
+            opcua = OpcuaSource(settings.opcua, queue)
+            components["opcua"] = (opcua.run, opcua.stats)
+
+        providers: dict[str, Callable[[], Any]] = {"queue": queue.stats}
+        supervisors = {name: Supervisor(name) for name in components}
+        providers.update({name: stats for name, (_, stats) in components.items()})
+        identity = {
+            "gateway_id": gateway_id,
+            "key_id": key_id(private_key.public_key()),
+            "version": __version__,
+        }
+        log.info(
+            "edge agent %s starting: gateway %s, components %s",
+            __version__,
+            gateway_id,
+            ", ".join(components),
+            extra={"gateway_id": gateway_id},
+        )
+        async with asyncio.TaskGroup() as tg:
+            if install_signal_handlers:
+                _stop_on_signals(asyncio.current_task())
+            for name, (run, _) in components.items():
+                tg.create_task(supervisors[name].run(run), name=name)
+            if settings.health.listen:
+                tg.create_task(serve_health(settings.health.listen, providers, identity))
+    finally:
+        await queue.close()
+        log.info("edge agent stopped", extra={"gateway_id": gateway_id})
+
+
+def _stop_on_signals(task: asyncio.Task[Any] | None) -> None:
+    loop = asyncio.get_running_loop()
+    if task is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)

@@ -1,0 +1,84 @@
+"""Green, amber or red, with the reasons in words, from the components' ``stats()``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Level = Literal["green", "amber", "red"]
+_RANK: dict[Level, int] = {"green": 0, "amber": 1, "red": 2}
+
+StatsProvider = Callable[[], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The verdict and why."""
+
+    status: Level
+    reasons: tuple[str, ...]
+
+
+def _get(stats: Any, name: str, default: Any = None) -> Any:
+    return getattr(stats, name, default)
+
+
+def assess(components: Mapping[str, Any]) -> Health:
+    """Judge the agent from a snapshot of each component's stats (keyed by component name)."""
+    level: Level = "green"
+    reasons: list[str] = []
+
+    def flag(new: Level, reason: str) -> None:
+        nonlocal level
+        if _RANK[new] > _RANK[level]:
+            level = new
+        reasons.append(reason)
+
+    queue = components.get("queue")
+    if queue is not None:
+        if _get(queue, "full"):
+            why = _get(queue, "last_error") or "the byte limit is reached"
+            flag("red", f"queue is full ({why}): sources are paused")
+        elif _get(queue, "last_error"):
+            flag("amber", f"queue: {_get(queue, 'last_error')}")
+        if _get(queue, "moved_aside"):
+            flag("red", f"a corrupt queue file was moved aside: {_get(queue, 'moved_aside')[-1]}")
+    uploader = components.get("uploader")
+    if uploader is not None:
+        if _get(uploader, "alarm"):
+            flag("red", f"relay refuses uploads: {_get(uploader, 'alarm')}")
+        elif _get(uploader, "last_error") and not _link_recovered(uploader):
+            flag("amber", f"relay unreachable: {_get(uploader, 'last_error')}")
+    for name, stats in components.items():
+        if name in ("queue", "uploader"):
+            continue
+        if not _get(stats, "connected", True):
+            err = _get(stats, "last_error") or "not connected"
+            flag("amber", f"{name} source is not connected: {err}")
+    return Health(level, tuple(reasons) if reasons else ("all components healthy",))
+
+
+def _link_recovered(uploader: Any) -> bool:
+    ok, err = _get(uploader, "last_success_at"), _get(uploader, "last_error_at")
+    return ok is not None and err is not None and ok > err
+
+
+def as_dict(stats: Any) -> dict[str, Any]:
+    """A JSON-ready mapping of a stats dataclass."""
+    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(stats).items()}
+    return {}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
