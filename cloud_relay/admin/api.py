@@ -1,0 +1,196 @@
+"""The admin API: gateways, their keys and ack points, and an audit view of stored events.
+
+Every route needs ``Authorization: Bearer <admin token>``. Without a configured token the API
+answers 503 rather than opening up.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+
+from cloud_relay.inbox.store import GatewayInfo, InboxStore, StoredEvent
+from cloud_relay.ingest.schemas import RETRY_AFTER_HEADER, ErrorResponse
+from wire.events import GATEWAY_ID_PATTERN
+
+log = logging.getLogger(__name__)
+
+#: Most events one audit page returns; a larger ``limit`` is capped to this.
+MAX_EVENTS_PER_PAGE = 1000
+_MAX_SEQ = 2**63 - 1
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyOut(_Out):
+    """A registered public key."""
+
+    key_id: str
+    public_key_pem: str
+    added_at: datetime
+    revoked_at: datetime | None
+
+
+class GatewayOut(_Out):
+    """A gateway, its ack point and keys."""
+
+    gateway_id: str
+    acked_seq: int
+    last_seen_at: datetime | None
+    keys: list[KeyOut]
+
+
+class EventOut(_Out):
+    """A stored event with its audit fields; ``event`` is the event as stored."""
+
+    seq: int
+    id: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    key_id: str
+    event: dict[str, Any]
+
+
+class EventsPage(_Out):
+    """Events after ``after_seq``, in seq order; ask again with ``next_after_seq`` for more."""
+
+    gateway_id: str
+    events: list[EventOut]
+    next_after_seq: int
+
+
+class AdminRefusal(Exception):
+    """An admin request answered with an error: 401 unauthorised, 404 unknown gateway, 503
+    API not set up."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorResponse,
+        "description": "Missing or wrong bearer token.",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "No admin token configured, or the inbox is unreachable.",
+        "headers": RETRY_AFTER_HEADER,
+    },
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such gateway."}
+}
+
+_bearer = HTTPBearer(auto_error=False, description="The relay's admin token.")
+
+GatewayId = Annotated[str, Path(pattern=GATEWAY_ID_PATTERN, description="The gateway's id.")]
+
+
+def install_admin_api(app: FastAPI, store: InboxStore, token: str | None) -> None:
+    """Add the admin routes and their error answers to ``app``."""
+    app.include_router(_router(store, token))
+
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AdminRefusal)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"error": str(exc)}, exc.status, headers=headers)
+
+    app.add_exception_handler(AdminRefusal, refused)
+
+
+def _router(store: InboxStore, token: str | None) -> APIRouter:
+    expected = token.encode() if token else None
+
+    def require_admin(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if expected is None:
+            raise AdminRefusal(503, "admin token not configured")
+        offered = credentials.credentials.encode() if credentials else b""
+        if not hmac.compare_digest(offered, expected):
+            log.warning("admin API: request without a valid bearer token")
+            raise AdminRefusal(401, "a valid bearer token is required")
+
+    router = APIRouter(
+        prefix="/v1/gateways",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
+        responses=_ADMIN_ERRORS,
+    )
+
+    @router.get("", summary="List gateways")
+    async def list_gateways() -> list[GatewayOut]:
+        return [_gateway_out(info) for info in await store.list_gateways()]
+
+    @router.get("/{gateway_id}", summary="One gateway", responses=_NOT_FOUND)
+    async def get_gateway(gateway_id: GatewayId) -> GatewayOut:
+        info = await store.get_gateway(gateway_id)
+        if info is None:
+            raise _not_found(gateway_id)
+        return _gateway_out(info)
+
+    @router.get("/{gateway_id}/events", summary="Stored events (audit)", responses=_NOT_FOUND)
+    async def list_events(
+        gateway_id: GatewayId,
+        after_seq: Annotated[int, Query(ge=0, le=_MAX_SEQ)] = 0,
+        limit: Annotated[
+            int, Query(ge=1, le=_MAX_SEQ, description=f"At most {MAX_EVENTS_PER_PAGE} returned.")
+        ] = 100,
+    ) -> EventsPage:
+        if await store.get_gateway(gateway_id) is None:
+            raise _not_found(gateway_id)
+        stored = await store.events_after(gateway_id, after_seq, min(limit, MAX_EVENTS_PER_PAGE))
+        return EventsPage(
+            gateway_id=gateway_id,
+            events=[_event_out(event) for event in stored],
+            next_after_seq=stored[-1].seq if stored else after_seq,
+        )
+
+    return router
+
+
+def _not_found(gateway_id: str) -> AdminRefusal:
+    return AdminRefusal(404, f"no gateway {gateway_id!r}")
+
+
+def _gateway_out(info: GatewayInfo) -> GatewayOut:
+    return GatewayOut(
+        gateway_id=info.gateway_id,
+        acked_seq=info.acked_seq,
+        last_seen_at=info.last_seen_at,
+        keys=[
+            KeyOut(
+                key_id=k.key_id,
+                public_key_pem=k.public_key_pem,
+                added_at=k.added_at,
+                revoked_at=k.revoked_at,
+            )
+            for k in info.keys
+        ],
+    )
+
+
+def _event_out(event: StoredEvent) -> EventOut:
+    return EventOut(
+        seq=event.seq,
+        id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        received_at=event.received_at,
+        key_id=event.key_id,
+        event=json.loads(event.body),
+    )

@@ -1,0 +1,122 @@
+"""Composition root: builds the relay's store and HTTP app from settings and serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+
+from cloud_relay import __version__
+from cloud_relay.config import RelaySettings, StoreConfig
+from cloud_relay.inbox.factory import open_inbox
+from cloud_relay.inbox.store import InboxStore
+from cloud_relay.ingest.app import build_app
+from cloud_relay.metrics import RelayMetrics
+
+log = logging.getLogger(__name__)
+
+#: How long in-flight requests may take to finish after SIGTERM before connections are cut.
+SHUTDOWN_GRACE_SECONDS = 30
+
+
+@contextlib.asynccontextmanager
+async def opened_store(config: StoreConfig) -> AsyncIterator[InboxStore]:
+    """The configured inbox, open for the duration of the block."""
+    store = open_inbox(config)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class RelayServer(uvicorn.Server):
+    """uvicorn that leaves signal handling to its host (see :func:`run_relay`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def uvicorn_config(app: object, listen: str) -> uvicorn.Config:
+    """uvicorn settings for serving ``app`` on ``host:port``, logging through ours."""
+    host, _, port = listen.rpartition(":")
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host.strip("[]"),
+        port=int(port),
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
+
+
+def bind_socket(listen: str) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``[v6]:port`` too); raises ``OSError``.
+
+    Created with an explicit ``IPPROTO_TCP``: asyncio turns Nagle off (``TCP_NODELAY``) only
+    on sockets that say so, and with Nagle on every keep-alive answer waits ~40 ms for the
+    client's delayed ACK.
+    """
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, int(port)))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = True) -> None:
+    """Serve until SIGTERM/SIGINT (or cancellation): finish in-flight requests, close the store.
+
+    Raises ``OSError`` when the listen address cannot be bound and
+    :class:`~cloud_relay.errors.RelayError` when the store cannot be opened.
+    """
+    token = settings.admin.resolve_token()
+    if token is None:
+        log.warning("no admin token configured: the admin API answers 503")
+    async with opened_store(settings.store) as store:
+        app = build_app(store, settings.server, admin_token=token, metrics=RelayMetrics())
+        server = RelayServer(uvicorn_config(app, settings.server.listen))
+        sock = bind_socket(settings.server.listen)
+        try:
+            if install_signal_handlers:
+                _stop_on_signals(server)
+            log.info(
+                "cloud relay %s listening on %s (store: %s)",
+                __version__,
+                settings.server.listen,
+                settings.store.url.split(":", 1)[0],
+            )
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+    log.info("cloud relay stopped")
+
+
+def _stop_on_signals(server: uvicorn.Server) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        if server.should_exit and sig == signal.SIGINT:
+            server.force_exit = True
+        log.info("%s: finishing in-flight requests, then stopping", sig.name)
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig)

@@ -1,0 +1,110 @@
+"""The relay's HTTP application: batch ingest, health, metrics and the admin API."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cloud_relay import __version__
+from cloud_relay.admin.api import install_admin_api
+from cloud_relay.config import ServerConfig
+from cloud_relay.errors import RelayError, TransientError
+from cloud_relay.inbox.store import InboxStore
+from cloud_relay.ingest.batches import BatchEndpoint
+from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
+from cloud_relay.metrics import RelayMetrics
+from wire.batch import BATCH_PATH
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = """Receives signed batches of plant-floor events from edge gateways.
+
+Batches are verified (RFC 9421 HTTP Message Signatures, Ed25519, with an RFC 9530
+Content-Digest of the body as sent) before anything else is read from them, and acknowledged
+only once stored. `Content-Encoding` may be `zstd`, `gzip` or `identity`; any other is refused
+with 415.
+"""
+
+
+def build_app(
+    store: InboxStore,
+    server: ServerConfig,
+    *,
+    admin_token: str | None,
+    metrics: RelayMetrics | None = None,
+) -> FastAPI:
+    """The ASGI app of one replica; the store is opened and closed by the caller."""
+    metrics = metrics or RelayMetrics()
+    metrics.watch_inbox(store.stats)
+    app = FastAPI(
+        title="cloud relay",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
+    batches = BatchEndpoint(store, server, metrics)
+
+    async def post_batch(request: Request) -> Response:
+        return await batches.handle(request)
+
+    app.add_api_route(
+        BATCH_PATH,
+        post_batch,
+        methods=["POST"],
+        summary="Upload a signed batch of events",
+        response_model=None,
+        responses=BATCH_RESPONSES,
+        openapi_extra=BATCH_OPENAPI,
+        tags=["ingest"],
+    )
+
+    @app.get(
+        "/healthz",
+        summary="Whether the inbox is reachable",
+        tags=["operations"],
+        response_model=HealthResponse,
+        responses={503: {"model": HealthResponse, "description": "The inbox is unreachable."}},
+    )
+    async def healthz() -> JSONResponse:
+        try:
+            with metrics.timing("ping"):
+                await store.ping()
+        except RelayError as exc:
+            log.warning("health check: inbox unreachable: %s", exc, extra={"error": str(exc)})
+            body = HealthResponse(status="unavailable", version=__version__)
+            return JSONResponse(body.model_dump(), 503)
+        return JSONResponse(HealthResponse(status="ok", version=__version__).model_dump())
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    install_admin_api(app, store, admin_token)
+
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
+        log.log(level, "inbox unavailable: %s", exc, extra={"error": str(exc)})
+        return JSONResponse(
+            {"error": "the inbox is unavailable; retry later"},
+            503,
+            headers={"Retry-After": str(server.retry_after_seconds)},
+        )
+
+    app.add_exception_handler(RelayError, store_unavailable)
+    app.state.metrics = metrics
+    return app
