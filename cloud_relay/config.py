@@ -24,7 +24,7 @@ class ServerConfig(BaseModel):
     """``host:port`` to serve on."""
     public_url: str | None = None
     """The base URL gateways use (``https://relay.example.com``) when the relay sits behind a
-    proxy: signatures cover the URL the gateway signed. Unset: the URL of the request as received."""
+    proxy: signatures cover the URL the gateway signed. Unset: the URL as received."""
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     """Largest request body accepted as sent (413 past it)."""
     max_decoded_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -80,7 +80,9 @@ class AdminConfig(BaseModel):
             try:
                 return self.token_file.read_text().strip() or None
             except OSError as exc:
-                raise ConfigError(f"[admin] token_file: cannot read {self.token_file}: {exc}") from exc
+                raise ConfigError(
+                    f"[admin] token_file: cannot read {self.token_file}: {exc}"
+                ) from exc
         return self.token.get_secret_value() if self.token else None
 
 

@@ -23,6 +23,8 @@ class SequenceGapError(RejectedError):
     """A batch starts past the gateway's next expected seq."""
 
     def __init__(self, gateway_id: str, expected_seq: int) -> None:
-        super().__init__(f"gateway {gateway_id}: batch starts past a gap; expected seq {expected_seq}")
+        super().__init__(
+            f"gateway {gateway_id}: batch starts past a gap; expected seq {expected_seq}"
+        )
         self.gateway_id = gateway_id
         self.expected_seq = expected_seq

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agent.sources.pointer import JsonPointer
 from wire.events import DATA_MODELS
 
 
 def _check_pointer(value: str) -> str:
-    if value and not value.startswith("/"):
-        raise ValueError(f"{value!r} is not a JSON Pointer (RFC 6901): it must start with '/'")
+    JsonPointer(value)  # raises PointerSyntaxError (a ValueError) naming what is wrong
     return value
 
 
@@ -76,6 +76,12 @@ class MqttSubscription(BaseModel):
     def _some_mapping(self) -> MqttSubscription:
         if not (self.fields or self.static or self.topic_fields):
             raise ValueError("a subscription needs 'fields', 'static' or 'topic_fields'")
+        seen: dict[str, str] = {}
+        for where in ("fields", "static", "topic_fields"):
+            for name in getattr(self, where):
+                if name in seen:
+                    raise ValueError(f"data field {name!r} is set in both {seen[name]!r} and {where!r}")
+                seen[name] = where
         return self
 
 

@@ -97,9 +97,9 @@ class OpcuaConfig(BaseModel):
 
     endpoint: str | None = None
     """``opc.tcp://host:4840/…``; the OPC UA source runs only when set."""
-    security_policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = (
-        "None"
-    )
+    security_policy: Literal[
+        "None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"
+    ] = "None"
     """Security policy."""
     security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
     """Message security mode."""
@@ -116,22 +116,46 @@ class OpcuaConfig(BaseModel):
     publishing_interval_ms: int = Field(default=100, ge=10)
     """Subscription publishing interval."""
     queue_size: int = Field(default=10_000, ge=100)
-    """Notifications buffered between the client and the rules; overflow is counted, never silent."""
+    """Notifications buffered between the client and the rules; overflow is counted, not silent."""
     timeout_seconds: float = Field(default=10.0, gt=0)
     """Request timeout."""
     reconnect_min_seconds: float = Field(default=0.5, gt=0)
     """First reconnect delay."""
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
     """Cap on the (jittered, doubling) reconnect delay."""
+    watchdog_interval_seconds: float = Field(default=1.0, gt=0)
+    """How often a quiet connection is probed; a dead server is noticed within about twice this."""
+    session_timeout_seconds: float = Field(default=60.0, ge=10)
+    """Session lifetime the server keeps after losing the agent (frees PLC session slots)."""
+    application_uri: str = "urn:plant-link:edge-agent"
+    """This client's application URI; must match the URI in the client certificate."""
     order: OrderSource | None = None
     """Current manufacturing order for the events of this server."""
     nodes: tuple[OpcuaNodeRule, ...] = ()
     """Nodes and their rules."""
 
     @model_validator(mode="after")
+    def _security(self) -> OpcuaConfig:
+        if (self.security_policy == "None") != (self.security_mode == "None"):
+            raise ValueError("security_policy and security_mode must both be 'None' or neither")
+        if self.security_policy != "None" and (
+            self.certificate_file is None or self.private_key_file is None
+        ):
+            raise ValueError("a security policy needs certificate_file and private_key_file")
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs username")
+        return self
+
+    @model_validator(mode="after")
     def _needs_order(self) -> OpcuaConfig:
         if self.endpoint and any(n.rule != "sample" for n in self.nodes) and self.order is None:
             raise ValueError("counter and state rules need [opcua.order] (node or value)")
+        needed = 2 * (len(self.nodes) + 1)
+        if self.queue_size < needed:
+            raise ValueError(
+                f"queue_size must be at least {needed} (twice the subscribed nodes), so that the "
+                "values every (re)subscription repeats fit in the buffer"
+            )
         names = [n.name for n in self.nodes]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
