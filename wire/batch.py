@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, Final, Literal
-
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
+from typing import Any, Final
 
 from wire.errors import WireValidationError
-from wire.events import Event, parse_event
+from wire.events import Event, parse_event, parse_events_fast
 
 SCHEMA_VERSION: Final = 1
 BATCH_PATH = "/v1/batches"
 
 
-class Batch(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Batch:
     """A contiguous run of one gateway's events, ``first_seq`` to ``last_seq`` inclusive."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    schema_version: Literal[1]
+    schema_version: int
     gateway_id: str
     first_seq: int
     last_seq: int
@@ -91,6 +89,11 @@ def parse_batch(body: bytes) -> Batch:
         raise WireValidationError(
             "/last_seq", f"{len(events_raw)} events cannot span seq {first_seq}..{last_seq}"
         )
+    fast = parse_events_fast(events_raw)
+    if fast is not None and all(
+        e.gateway_id == gateway_id and e.seq == first_seq + i for i, e in enumerate(fast)
+    ):
+        return Batch(SCHEMA_VERSION, gateway_id, first_seq, last_seq, tuple(fast))
     events: list[Event] = []
     for index, item in enumerate(events_raw):
         event = parse_event(item, f"/events/{index}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -19,7 +20,6 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
-    field_serializer,
     field_validator,
     model_validator,
 )
@@ -193,8 +193,8 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-class Event(BaseModel):
-    """One plant-floor event, as it is queued, uploaded and stored."""
+class _EventModel(BaseModel):
+    """Validation of one event; :class:`Event` is what callers get back."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -237,31 +237,54 @@ class Event(BaseModel):
         return value.astimezone(UTC)
 
     @model_validator(mode="after")
-    def _data_matches_type(self) -> Event:
+    def _data_matches_type(self) -> _EventModel:
         normalised = validate_data(self.type, self.data)
         object.__setattr__(self, "data", normalised)
         return self
 
-    @field_serializer("occurred_at")
-    def _serialize_time(self, value: datetime) -> str:
-        return format_timestamp(value)
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One plant-floor event, as it is queued, uploaded and stored (always valid when made by
+    :func:`parse_event`, :meth:`model_validate` or :func:`parse_events_fast`)."""
+
+    id: str
+    gateway_id: str
+    seq: int
+    type: str
+    occurred_at: datetime
+    source: str
+    data: dict[str, Any]
+
+    @classmethod
+    def model_validate(cls, value: Any) -> Event:
+        """Validate a decoded JSON value (same as :func:`parse_event`)."""
+        return parse_event(value)
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready mapping of this event."""
-        return self.model_dump(mode="json")
+        return {
+            "data": self.data,
+            "gateway_id": self.gateway_id,
+            "id": self.id,
+            "occurred_at": format_timestamp(self.occurred_at),
+            "seq": self.seq,
+            "source": self.source,
+            "type": self.type,
+        }
 
     def encode(self) -> bytes:
         """Canonical JSON bytes of this event."""
         return canonical_json(self.to_wire())
 
 
-_event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+_event_adapter: TypeAdapter[_EventModel] = TypeAdapter(_EventModel)
 
 
 def parse_event(value: Any, location: str = "") -> Event:
     """Validate a decoded JSON value as an :class:`Event`, naming the field on failure."""
     try:
-        return _event_adapter.validate_python(value)
+        model = _event_adapter.validate_python(value)
     except WireValidationError as exc:
         raise WireValidationError(location + exc.location, exc.message) from exc
     except ValidationError as exc:
@@ -270,3 +293,154 @@ def parse_event(value: Any, location: str = "") -> Event:
         if isinstance(ctx_exc, WireValidationError):
             raise WireValidationError(location + ctx_exc.location, ctx_exc.message) from exc
         raise _first_error(exc, location) from exc
+    return Event(
+        model.id,
+        model.gateway_id,
+        model.seq,
+        model.type,
+        model.occurred_at,
+        model.source,
+        model.data,
+    )
+
+
+# --- Fast path -------------------------------------------------------------------------------
+# A relay checks thousands of events a second. The models below check the same rules as
+# :class:`Event` entirely inside pydantic-core (no Python validators), strictly; when they accept
+# a list of events, the events are built without validating again. When they refuse, the caller
+# falls back to :func:`parse_event`, which names the field and decides what is acceptable.
+
+_UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+_StrictQty = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+_StrictCount = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+_StrictName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _FastProduction(_Strict):
+    order: _StrictName
+    qty: _StrictQty
+    uom: _StrictName | None = None
+    lot: _StrictName | None = None
+    workcenter: _StrictName | None = None
+
+
+class _FastConsumed(_Strict):
+    order: _StrictName
+    product: _StrictName
+    qty: _StrictQty
+    uom: _StrictName | None = None
+    lot: _StrictName | None = None
+
+
+class _FastScrap(_Strict):
+    order: _StrictName | None = None
+    product: _StrictName
+    qty: _StrictQty
+    uom: _StrictName | None = None
+    lot: _StrictName | None = None
+    reason: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
+class _FastOperation(_Strict):
+    order: _StrictName
+    operation: _StrictName | None = None
+    workcenter: _StrictName | None = None
+
+
+class _FastCompleted(_Strict):
+    order: _StrictName
+    backorder: bool
+
+
+class _FastCounted(_Strict):
+    product: _StrictName
+    location: _StrictName
+    qty: _StrictCount
+    lot: _StrictName | None = None
+
+
+class _FastSample(_Strict):
+    name: _StrictName
+    value: (
+        bool
+        | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+        | Annotated[str, StringConstraints(max_length=1024)]
+    )
+    unit: _StrictName | None = None
+
+
+class _FastEnvelope(_Strict):
+    id: Annotated[str, StringConstraints(pattern=_UUID7_PATTERN)]
+    gateway_id: Annotated[str, StringConstraints(pattern=GATEWAY_ID_PATTERN)]
+    seq: Annotated[int, Field(ge=1)]
+    occurred_at: Annotated[str, StringConstraints(pattern=_RFC3339_RE.pattern)]
+    source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+def _fast_event(type_name: str, data_model: type[_Strict]) -> type[_FastEnvelope]:
+    return type(
+        f"_Fast_{type_name.replace('.', '_')}",
+        (_FastEnvelope,),
+        {
+            "__annotations__": {"type": Literal[type_name], "data": data_model},
+            "__module__": __name__,
+        },
+    )
+
+
+_FAST_DATA: dict[str, type[_Strict]] = {
+    "production.reported": _FastProduction,
+    "material.consumed": _FastConsumed,
+    "scrap.reported": _FastScrap,
+    "operation.started": _FastOperation,
+    "operation.paused": _FastOperation,
+    "operation.finished": _FastOperation,
+    "order.completed": _FastCompleted,
+    "inventory.counted": _FastCounted,
+    "signal.sampled": _FastSample,
+}
+_FAST_EVENTS = tuple(_fast_event(name, model) for name, model in _FAST_DATA.items())
+_FastEvent = Union.__getitem__(_FAST_EVENTS)
+_fast_adapter: TypeAdapter[list[Any]] = TypeAdapter(
+    list[Annotated[_FastEvent, Field(discriminator="type")]]  # type: ignore[valid-type]
+)
+
+
+_FREE_TEXT = frozenset({"reason", "value"})  # data fields that are not names: never stripped
+
+
+def parse_events_fast(values: list[Any]) -> list[Event] | None:
+    """Validate many decoded events at once; ``None`` when any of them needs a closer look."""
+    try:
+        checked = _fast_adapter.validate_python(values)
+    except ValidationError:
+        return None
+    events: list[Event] = []
+    for item in checked:
+        data = item.data.model_dump(exclude_none=True)
+        if (
+            isinstance(item.data, _FastOperation)
+            and item.data.operation is None
+            and (item.data.workcenter is None)
+        ):
+            return None
+        if any(
+            isinstance(v, str) and v != v.strip() and k not in _FREE_TEXT for k, v in data.items()
+        ):
+            return None  # names are stripped by the full validation: let it normalise them
+        events.append(
+            Event(
+                item.id,
+                item.gateway_id,
+                item.seq,
+                item.type,
+                datetime.fromisoformat(item.occurred_at).astimezone(UTC),
+                item.source,
+                data,
+            )
+        )
+    return events
