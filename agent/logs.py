@@ -44,3 +44,6 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level)
     for noisy in ("asyncua", "httpx", "httpcore", "aiosqlite", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # asyncua logs every lost connection as a crash with a traceback; the OPC UA source reports
+    # the loss itself, once, in words.
+    logging.getLogger("asyncua.client.ua_session").setLevel(logging.CRITICAL)

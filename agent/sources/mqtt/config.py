@@ -80,7 +80,9 @@ class MqttSubscription(BaseModel):
         for where in ("fields", "static", "topic_fields"):
             for name in getattr(self, where):
                 if name in seen:
-                    raise ValueError(f"data field {name!r} is set in both {seen[name]!r} and {where!r}")
+                    raise ValueError(
+                        f"data field {name!r} is set in both {seen[name]!r} and {where!r}"
+                    )
                 seen[name] = where
         return self
 
