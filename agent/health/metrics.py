@@ -51,11 +51,13 @@ class StatsCollector(Collector):
                 base = f"edge_agent_{component}_{field.name}"
                 if field.name in COUNTER_FIELDS:
                     name = base.removesuffix("_total")
-                    family: Metric = CounterMetricFamily(name, f"{component} {field.name}")
+                    counter = CounterMetricFamily(name, f"{component} {field.name}")
+                    counter.add_metric([], value)
+                    yield counter
                 else:
-                    family = GaugeMetricFamily(base, f"{component} {field.name}")
-                family.add_metric([], value)
-                yield family
+                    gauge = GaugeMetricFamily(base, f"{component} {field.name}")
+                    gauge.add_metric([], value)
+                    yield gauge
 
 
 def _number(value: Any) -> float | None:

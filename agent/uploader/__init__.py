@@ -1,0 +1,1 @@
+"""Uploads queued events to the cloud relay in signed, ordered batches (``uploader.Uploader``)."""
