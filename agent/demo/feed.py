@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.demo.line import LineTally
 
@@ -54,7 +55,7 @@ class ConsumptionFeed:
 
     def __init__(self, port: int, tally: LineTally) -> None:
         self._tally = tally
-        self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="demo-mes")
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-mes")
         self._port = port
         self._reported: Counter[str] = Counter()
 

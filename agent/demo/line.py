@@ -12,7 +12,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from asyncua import Server, ua
+from asyncua import ua
+from asyncua.server.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -47,23 +48,23 @@ class SimulatedLine:
         server.set_endpoint(self.endpoint)
         server.set_server_name("plant-link demo line")
         idx = await server.register_namespace(NAMESPACE_URI)
-        line = await server.nodes.objects.add_object(ua.NodeId("Line1", idx), "Line1")
+        line = await server.nodes.objects.add_object(f"ns={idx};s=Line1", "Line1")
         self._good = await line.add_variable(
-            ua.NodeId("Line1.GoodParts", idx), "GoodParts", ua.Variant(0, ua.VariantType.UInt32)
+            f"ns={idx};s=Line1.GoodParts", "GoodParts", ua.Variant(0, ua.VariantType.UInt32)
         )
         self._scrap = await line.add_variable(
-            ua.NodeId("Line1.ScrapParts", idx), "ScrapParts", ua.Variant(0, ua.VariantType.UInt32)
+            f"ns={idx};s=Line1.ScrapParts", "ScrapParts", ua.Variant(0, ua.VariantType.UInt32)
         )
         self._running = await line.add_variable(
-            ua.NodeId("Line1.Running", idx), "Running", ua.Variant(False, ua.VariantType.Boolean)
+            f"ns={idx};s=Line1.Running", "Running", ua.Variant(False, ua.VariantType.Boolean)
         )
         self._order = await line.add_variable(
-            ua.NodeId("Line1.CurrentOrder", idx),
+            f"ns={idx};s=Line1.CurrentOrder",
             "CurrentOrder",
             ua.Variant("", ua.VariantType.String),
         )
         self._temperature = await line.add_variable(
-            ua.NodeId("Line1.Temperature", idx),
+            f"ns={idx};s=Line1.Temperature",
             "Temperature",
             ua.Variant(21.0, ua.VariantType.Double),
         )

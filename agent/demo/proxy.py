@@ -48,19 +48,19 @@ class CuttableProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._pipes.add(task)  # type: ignore[arg-type]
+        self._pipes.add(task)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
             writer.close()
-            self._pipes.discard(task)  # type: ignore[arg-type]
+            self._pipes.discard(task)
             return
         try:
             await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
         finally:
             for w in (writer, up_writer):
                 w.close()
-            self._pipes.discard(task)  # type: ignore[arg-type]
+            self._pipes.discard(task)
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
