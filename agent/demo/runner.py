@@ -328,12 +328,16 @@ async def _drain(
 ) -> None:
     deadline = time.monotonic() + limit_seconds
     start = time.monotonic()
-    settled = 0
+    settled, last_line = 0, ""
     while time.monotonic() < deadline:
         agent, relay_acked = await _status(client, health_port, relay_port, admin)
         queue = agent.get("components", {}).get("queue", {})
-        print(_progress(time.monotonic() - start, tally, agent, relay_acked, False), flush=True)
-        done = queue.get("pending") == 0 and relay_acked == (queue.get("last_seq") or 0)
+        line = _progress(time.monotonic() - start, tally, agent, relay_acked, False)
+        if line.split("s ", 1)[1] != last_line:
+            print(line, flush=True)
+            last_line = line.split("s ", 1)[1]
+        acked = queue.get("acked_seq", -1)
+        done = queue.get("pending") == 0 and relay_acked == acked
         settled = settled + 1 if done else 0
         if settled >= 2:  # two quiet readings: the sources have delivered their last values
             return
