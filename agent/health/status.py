@@ -61,6 +61,9 @@ def assess(components: Mapping[str, Any]) -> Health:
 
 
 def _link_recovered(uploader: Any) -> bool:
+    link_up = _get(uploader, "link_up")
+    if link_up is not None:
+        return bool(link_up)
     ok, err = _get(uploader, "last_success_at"), _get(uploader, "last_error_at")
     return ok is not None and err is not None and ok > err
 
