@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -56,7 +57,47 @@ def _parser() -> argparse.ArgumentParser:
     target = revoke.add_mutually_exclusive_group(required=True)
     target.add_argument("gateway_id", nargs="?", help="revoke every key of this gateway")
     target.add_argument("--key-id", help="revoke only this key")
+    sandbox = sub.add_parser(
+        "sandbox", help="serve the Odoo sandbox (an Odoo stand-in) on loopback"
+    )
+    sandbox.add_argument(
+        "--listen", default="127.0.0.1:8069", help="host:port (default %(default)s)"
+    )
+    sandbox.add_argument(
+        "--odoo-version",
+        type=int,
+        choices=(17, 18, 19),
+        default=18,
+        help="Odoo version to answer as",
+    )
+    sandbox.add_argument("--database", default="plant", help="database name (default %(default)s)")
+    sandbox.add_argument("--json", action="store_true", help="print the credentials as JSON")
     return parser
+
+
+def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
+    from cloud_relay.odoo.sandbox import SandboxInfo, serve_sandbox
+
+    def ready(info: SandboxInfo, base_url: str) -> None:
+        shown = {
+            "url": base_url,
+            "odoo_version": info.odoo_version,
+            "database": info.database,
+            "login": info.login,
+            "api_key": info.api_key,
+            "admin_login": info.admin_login,
+            "admin_api_key": info.admin_api_key,
+        }
+        if as_json:
+            print(json.dumps(shown), flush=True)
+        else:
+            print(f"Odoo {info.odoo_version} sandbox at {base_url}, database {info.database}")
+            print(f"  connector login {info.login}, API key {info.api_key}")
+            print(f"  admin login {info.admin_login}, API key {info.admin_api_key}", flush=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_sandbox(listen, version, database=database, on_ready=ready))
+    return EXIT_OK
 
 
 async def _check_config(settings: RelaySettings, path: Path) -> int:
@@ -163,6 +204,8 @@ def _run(settings: RelaySettings) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sandbox":
+        return _sandbox(args.listen, args.odoo_version, args.database, args.json)
     settings = load_settings(args.config)
     if args.command == "run":
         return _run(settings)
