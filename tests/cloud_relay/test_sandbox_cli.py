@@ -59,4 +59,4 @@ def test_sandbox_command_prints_credentials_and_answers(version: int) -> None:
         assert served == version
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
