@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cloud_relay.errors import ConfigError
+from cloud_relay.odoo.config import OdooConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/cloud-relay/relay.toml")
 ENV_PREFIX = "CLOUD_RELAY__"
@@ -108,6 +109,8 @@ class RelaySettings(BaseSettings):
     store: StoreConfig = StoreConfig()
     admin: AdminConfig = AdminConfig()
     log: LogConfig = LogConfig()
+    odoo: OdooConfig | None = None
+    """Where Odoo is and as whom to call it; unset: nothing is posted to Odoo."""
 
     @classmethod
     def settings_customise_sources(
