@@ -218,9 +218,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     return asyncio.run(_gateway_revoke(settings, args.gateway_id, args.key_id))
 
 
+def _join_key_ids(argv: list[str]) -> list[str]:
+    """Key ids are base64url and may start with '-', which argparse would take for an option."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--key-id":
+            value = next(args, None)
+            out.append(arg if value is None else f"--key-id={value}")
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cloud-relay`` console script."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_join_key_ids(sys.argv[1:] if argv is None else list(argv)))
     try:
         return _dispatch(args)
     except ConfigError as exc:

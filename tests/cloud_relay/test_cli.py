@@ -301,3 +301,14 @@ def test_listening_socket_turns_nagle_off() -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     finally:
         sock.close()
+
+
+def test_a_key_id_starting_with_a_dash_is_taken_as_the_value(tmp_path: Path) -> None:
+    from cloud_relay.cli import _join_key_ids
+
+    assert _join_key_ids(["gateway", "revoke", "--key-id", "-Ab3"]) == [
+        "gateway",
+        "revoke",
+        "--key-id=-Ab3",
+    ]
+    assert _join_key_ids(["--key-id"]) == ["--key-id"]
