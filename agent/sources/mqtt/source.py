@@ -1,0 +1,393 @@
+"""The MQTT source: subscribed messages become queued events, PUBACKed only after COMMIT.
+
+Messages are mapped as they are read and gathered into a chunk; one committer task enqueues a
+chunk at a time (so events from a topic are queued in arrival order) while the next chunk fills,
+and acknowledges a chunk's messages only once its commit is durable. Rejected messages are
+acknowledged after their reject record is written, duplicates after the dedupe check.
+
+When the queue is full the source stops reading and waits, holding what it has unacknowledged.
+A pause longer than half the keep-alive interval would starve the connection of keep-alive
+traffic, so then it disconnects instead (the broker keeps the session and every unacknowledged
+message) and connects again once the queue has room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agent.errors import ConfigError, QueueFullError, RejectedError, TransientError
+from agent.queue.model import NewEvent
+from agent.queue.store import QueueStore
+from agent.sources.mqtt.config import MqttConfig
+from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
+from agent.sources.mqtt.rules import RuleBook
+
+log = logging.getLogger(__name__)
+
+#: Queue state key under which the subscribed topic filters are remembered between runs.
+FILTERS_STATE_KEY = "mqtt.subscriptions"
+#: Bytes of a rejected payload kept with its reason.
+REJECT_PAYLOAD_BYTES = 1024
+_RETRY_MIN_SECONDS = 0.1
+_RETRY_MAX_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttStats:
+    """A snapshot of the MQTT source for the health page and ``/metrics``."""
+
+    connected: bool
+    since: datetime | None
+    """When the source last connected (while connected) or lost the connection."""
+    last_message_at: datetime | None
+    received: int
+    queued: int
+    duplicates: int
+    rejected: int
+    last_reject: str | None
+    paused: bool
+    """Reading is paused because the queue is full."""
+    reconnects: int
+    last_error: str | None
+    unacked: int = 0
+    """Messages held without PUBACK right now (at most ``max_unacked_messages``)."""
+    shed: int = 0
+    """Telemetry events the queue dropped under its overflow policy."""
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Messages of one connection mapped since the last commit started."""
+
+    link: MqttLink
+    events: list[NewEvent] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    rejects: list[tuple[str, str, bytes]] = field(default_factory=list)
+    rejected: list[Message] = field(default_factory=list)
+
+
+class MqttSource:
+    """Reads the configured subscriptions and queues one event per accepted message."""
+
+    def __init__(self, config: MqttConfig, queue: QueueStore, client_id: str) -> None:
+        self._cfg = config
+        self._queue = queue
+        self._rules = RuleBook(config.subscriptions)
+        self._options = LinkOptions(
+            client_id=client_id,
+            username=config.username,
+            password=_read_password(config),
+            tls=_tls_context(config),
+            tls_insecure=bool(config.tls and config.tls.insecure_skip_verify),
+        )
+        self._link: MqttLink | None = None
+        self._open: _Chunk | None = None
+        self._wake = asyncio.Event()
+        self._known_filters: list[str] = []
+        self._connected = False
+        self._since: datetime | None = None
+        self._last_message_at: datetime | None = None
+        self._received = 0
+        self._queued = 0
+        self._duplicates = 0
+        self._shed = 0
+        self._rejected = 0
+        self._last_reject: str | None = None
+        self._paused = False
+        self._reconnects = 0
+        self._last_error: str | None = None
+        self._unexpected = 0
+
+    # --------------------------------------------------------------------------- running
+
+    async def run(self) -> None:
+        """Connect, read and queue until cancelled; reconnect with capped, jittered backoff."""
+        known = await self._queue.get_state(FILTERS_STATE_KEY)
+        self._known_filters = json.loads(known) if known else []
+        for sub in self._cfg.subscriptions:
+            if sub.qos == 2:
+                log.warning(
+                    "subscription %s uses QoS 2: a message caught between PUBREC and PUBREL "
+                    "when the agent is killed is not delivered again; prefer QoS 1 with a "
+                    "dedupe_key",
+                    sub.topic,
+                )
+        committer = asyncio.create_task(self._commit_loop(), name="mqtt-commit")
+        connector = asyncio.create_task(self._connect_loop(), name="mqtt-connect")
+        try:
+            done, _ = await asyncio.wait({committer, connector}, return_when="FIRST_COMPLETED")
+            for task in done:
+                task.result()  # re-raise what ended it
+        finally:
+            for task in (connector, committer):
+                task.cancel()
+            await asyncio.gather(connector, committer, return_exceptions=True)
+            if self._link is not None:
+                self._link.close()
+
+    async def _connect_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self._cfg
+        delay = cfg.reconnect_min_seconds
+        while True:
+            if self._queue.is_full:
+                self._paused = True
+                try:
+                    await self._queue.wait_until_writable()
+                finally:
+                    self._paused = False
+            started = loop.time()
+            try:
+                await self._session()
+            except TransientError as exc:
+                self._last_error = str(exc)
+                log.warning("MQTT broker %s:%d: %s", cfg.host, cfg.port, exc)
+            if loop.time() - started >= cfg.reconnect_max_seconds:
+                delay = cfg.reconnect_min_seconds  # it ran a good while: a fresh failure
+            self._reconnects += 1
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, cfg.reconnect_max_seconds)
+
+    async def _session(self) -> None:
+        """One connection, from CONNECT until it is lost."""
+        cfg = self._cfg
+        link = MqttLink(cfg, self._options, self._deliver)
+        self._link = link
+        try:
+            session_present = await link.connect(timeout_seconds=float(cfg.keepalive_seconds))
+            await self._subscribe(link, session_present)
+            self._set_connected(True)
+            log.info(
+                "connected to MQTT broker %s:%d as %s (MQTT %s, session %s)",
+                cfg.host,
+                cfg.port,
+                self._options.client_id,
+                cfg.protocol,
+                "resumed" if session_present else "new",
+            )
+            why = await link.wait_closed()
+            self._last_error = f"disconnected: {why}"
+            log.warning("disconnected from MQTT broker %s:%d: %s", cfg.host, cfg.port, why)
+        finally:
+            link.close()
+            if self._open is not None and self._open.link is link:
+                # Not committed, not acknowledged: the broker sends these again.
+                self._open = None
+            if self._connected:
+                self._set_connected(False)
+
+    async def _subscribe(self, link: MqttLink, session_present: bool) -> None:
+        """(Re)subscribe every filter; drop filters the session has but the config no longer.
+
+        The filters possibly held by the broker's session are remembered in the queue's state,
+        written before subscribing, so a filter removed from the configuration is unsubscribed
+        even after a crash.
+        """
+        timeout = float(self._cfg.keepalive_seconds)
+        filters = [(sub.topic, sub.qos) for sub in self._cfg.subscriptions]
+        current = sorted({topic for topic, _ in filters})
+        known = self._known_filters
+        stale = [f for f in known if f not in current] if session_present else []
+        await self._remember_filters(sorted({*current, *stale}))
+        refused = await link.subscribe(filters, timeout)
+        for topic_filter in refused:
+            log.warning("the MQTT broker refused the subscription %s", topic_filter)
+        if refused:
+            self._last_error = f"subscriptions refused by the broker: {', '.join(refused)}"
+        if stale:
+            log.info("unsubscribing from filters no longer configured: %s", ", ".join(stale))
+            await link.unsubscribe(stale, timeout)
+            await self._remember_filters(current)
+
+    async def _remember_filters(self, filters: list[str]) -> None:
+        if filters != self._known_filters:
+            await self._queue.enqueue([], state={FILTERS_STATE_KEY: json.dumps(filters)})
+            self._known_filters = filters
+
+    def _set_connected(self, connected: bool) -> None:
+        self._connected = connected
+        self._since = datetime.now(UTC)
+
+    # ------------------------------------------------------------------ mapping (hot path)
+
+    def _deliver(self, messages: list[Message]) -> None:
+        """Map messages just read into the open chunk (called by the link, on the loop)."""
+        link = self._link
+        assert link is not None
+        chunk = self._open
+        if chunk is None or chunk.link is not link:
+            chunk = self._open = _Chunk(link)
+        now = datetime.now(UTC)
+        apply = self._rules.apply
+        events = chunk.events
+        accepted = chunk.messages
+        for message in messages:
+            try:
+                topic = message.topic
+                events.append(apply(topic, message.payload, now))
+                accepted.append(message)
+            except RejectedError as exc:
+                self._reject(chunk, message, str(exc))
+            except UnicodeDecodeError:
+                self._reject(chunk, message, "topic is not valid UTF-8")
+            except Exception as exc:
+                self._unexpected += 1
+                if self._unexpected == 1:
+                    log.exception("mapping an MQTT message failed unexpectedly")
+                self._reject(chunk, message, f"cannot map the message: {type(exc).__name__}: {exc}")
+        self._received += len(messages)
+        self._last_message_at = now
+        self._wake.set()
+
+    def _reject(self, chunk: _Chunk, message: Message, reason: str) -> None:
+        try:
+            where = message.topic
+        except UnicodeDecodeError:
+            where = "(topic not UTF-8)"
+        chunk.rejects.append((where, reason, bytes(message.payload[:REJECT_PAYLOAD_BYTES])))
+        chunk.rejected.append(message)
+        log.debug("rejected MQTT message: %s", reason)
+
+    # ------------------------------------------------------------------------- committing
+
+    async def _commit_loop(self) -> None:
+        while True:
+            chunk = self._open
+            if chunk is None or not (chunk.messages or chunk.rejected):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._open = None
+            await self._commit(chunk)
+
+    async def _commit(self, chunk: _Chunk) -> None:
+        """Write a chunk's rejects and events, then acknowledge its messages."""
+        link = chunk.link
+        if not link.is_open:
+            # Its connection is gone: the broker sends every one of these messages again.
+            link.release(len(chunk.messages) + len(chunk.rejected))
+            return
+        if chunk.rejects:
+            await asyncio.gather(
+                *(
+                    self._queue.record_reject("mqtt", where, reason, payload)
+                    for where, reason, payload in chunk.rejects
+                )
+            )
+            self._rejected += len(chunk.rejects)
+            self._last_reject = chunk.rejects[-1][1]
+            link.ack(chunk.rejected)
+        if not chunk.messages:
+            return
+        retry = _RETRY_MIN_SECONDS
+        while True:
+            try:
+                results = await self._queue.enqueue(chunk.events)
+                break
+            except QueueFullError as exc:
+                self._last_error = str(exc)
+                await self._wait_for_room(link)
+            except TransientError as exc:
+                self._last_error = str(exc)
+                log.warning("queue refused MQTT events for now (%s); retrying", exc)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, _RETRY_MAX_SECONDS)
+            if not link.is_open:
+                link.release(len(chunk.messages))  # the broker sends them again
+                return
+        for result in results:
+            if result.duplicate:
+                self._duplicates += 1
+            elif result.shed:
+                self._shed += 1
+            else:
+                self._queued += 1
+        link.ack(chunk.messages)
+
+    async def _wait_for_room(self, link: MqttLink) -> None:
+        """Stop reading until the queue has room; hand the session back if that takes long."""
+        self._paused = True
+        link.pause_reading()
+        hold = self._cfg.keepalive_seconds / 2
+        try:
+            try:
+                async with asyncio.timeout(hold):
+                    await self._queue.wait_until_writable()
+            except TimeoutError:
+                if link.is_open:
+                    log.warning(
+                        "queue full for %.0f s: disconnecting from the MQTT broker, which keeps "
+                        "the session and the unacknowledged messages, until the queue has room",
+                        hold,
+                    )
+                    link.close("queue full")
+                await self._queue.wait_until_writable()
+        finally:
+            self._paused = False
+            link.resume_reading()
+
+    # ---------------------------------------------------------------------------- stats
+
+    def stats(self) -> MqttStats:
+        link = self._link
+        return MqttStats(
+            connected=self._connected,
+            since=self._since,
+            last_message_at=self._last_message_at,
+            received=self._received,
+            queued=self._queued,
+            duplicates=self._duplicates,
+            rejected=self._rejected,
+            last_reject=self._last_reject,
+            paused=self._paused,
+            reconnects=self._reconnects,
+            last_error=self._last_error,
+            unacked=link.held if link is not None and link.is_open else 0,
+            shed=self._shed,
+        )
+
+
+def _read_password(config: MqttConfig) -> str | None:
+    if config.password_file is None:
+        return None
+    try:
+        text = config.password_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"[mqtt] password_file: cannot read {config.password_file}: {exc}"
+        ) from exc
+    return text.rstrip("\r\n")
+
+
+def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+    tls = config.tls
+    if tls is None:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+        if tls.cert_file is not None:
+            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"[mqtt.tls]: {exc}") from exc
+    if tls.insecure_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    context.sslsocket_class = _ClosingSSLSocket
+    return context
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the handshake fails: paho would otherwise leave the socket open."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
