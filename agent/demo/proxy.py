@@ -47,9 +47,18 @@ class CuttableProxy:
             return
         pair = {writer, up_writer}
         self._writers |= pair
+        pumps = [
+            asyncio.create_task(_pump(reader, up_writer)),
+            asyncio.create_task(_pump(up_reader, writer)),
+        ]
         try:
-            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+            # When either side goes away the link is gone: reset the other side too, as a
+            # router would, instead of leaving it waiting for its timeout.
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
             self._writers -= pair
             for w in pair:
                 w.transport.abort()
@@ -60,5 +69,3 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-        if not writer.transport.is_closing():
-            writer.write_eof()
