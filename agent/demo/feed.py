@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -20,6 +23,12 @@ COMPONENT = "BOLT-M6"
 BOLTS_PER_PART = 4
 PARTS_PER_MESSAGE = 10
 TOPIC = "plant/line1/consumption"
+
+
+def die_with_parent() -> None:
+    """In a child process: receive SIGTERM when the demo dies, however it dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def mosquitto_path() -> str | None:
@@ -41,7 +50,10 @@ class Broker:
             f"persistence_location {self._dir.name}/\nmax_queued_messages 0\n"
         )
         self._proc = subprocess.Popen(
-            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [binary, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
 
     def stop(self) -> None:

@@ -22,7 +22,14 @@ from typing import Any
 
 import httpx
 
-from agent.demo.feed import COMPONENT, TOPIC, Broker, ConsumptionFeed, mosquitto_path
+from agent.demo.feed import (
+    COMPONENT,
+    TOPIC,
+    Broker,
+    ConsumptionFeed,
+    die_with_parent,
+    mosquitto_path,
+)
 from agent.demo.line import NAMESPACE_URI, LineTally, SimulatedLine
 from agent.demo.proxy import CuttableProxy
 from wire.keys import write_keypair
@@ -42,6 +49,7 @@ def free_port() -> int:
 def run_demo(args: argparse.Namespace) -> int:
     """Entry point of ``edge-agent demo``; the exit code says whether the totals agreed."""
     workdir = Path(tempfile.mkdtemp(prefix="plant-link-demo-"))
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         return asyncio.run(_demo(args, workdir))
     except KeyboardInterrupt:
@@ -150,6 +158,10 @@ level = "WARNING"
 """
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class _Processes:
     """Child processes, stopped together."""
 
@@ -158,8 +170,14 @@ class _Processes:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self._workdir / f"{name}.log").open("ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with (self._workdir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         self._procs.append(proc)
         return proc
 
