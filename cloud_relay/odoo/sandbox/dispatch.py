@@ -7,7 +7,6 @@ simulated concurrent update is rolled back and re-run, up to 5 tries, like Odoo'
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import re
@@ -16,19 +15,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cloud_relay.odoo.sandbox import services
 from cloud_relay.odoo.sandbox.db import Database
 from cloud_relay.odoo.sandbox.env import Clock, Env, utc_now
 from cloud_relay.odoo.sandbox.errors import (
     AccessDenied,
     AccessError,
-    DatabaseMissing,
     MissingError,
     NotFound,
     OdooError,
     PythonAttributeError,
-    PythonKeyError,
-    PythonTypeError,
-    PythonValueError,
+    PythonError,
     SerializationFailure,
     Unauthorized,
     UnprocessableEntity,
@@ -37,7 +34,9 @@ from cloud_relay.odoo.sandbox.errors import (
 )
 from cloud_relay.odoo.sandbox.faults import MAX_TRIES, CallPlan, FaultInjector
 from cloud_relay.odoo.sandbox.models import MODEL_CLASSES, lookup
-from cloud_relay.odoo.sandbox.orm import Model, PublicMethod, public_method
+from cloud_relay.odoo.sandbox.models.users import User
+from cloud_relay.odoo.sandbox.orm import Model, PublicMethod, odoo_qualname, public_method
+from cloud_relay.odoo.sandbox.pycall import bind, python, raise_python, type_name
 from cloud_relay.odoo.sandbox.registry import Registry
 from cloud_relay.odoo.sandbox.seed import ADMIN_UID, CONNECTOR_UID, Accounts, seed
 
@@ -137,109 +136,67 @@ class Sandbox:
             "protocol_version": 1,
         }
 
+    def users(self) -> User:
+        """``res.users`` as the superuser, for credential checks."""
+        users = lookup.users(self.env(ADMIN_UID))
+        assert isinstance(users, User)
+        return users
+
     # -- JSON-RPC ---------------------------------------------------------------------------
 
     async def jsonrpc(self, service: Any, method: Any, args: Any) -> Any:
         """Answer ``{"service", "method", "args"}``; raise OdooError or HttpFault."""
-        if not isinstance(args, list):
-            args = [] if args is None else [args]
-        if service == "common":
+        name = services.service_of(service)
+        if name == "common":
             plan = self.faults.plan("common", str(method))
-            return await self._under(plan, lambda: self._common(str(method), args))
-        if service == "db":
+            return await self._under(plan, lambda: services.common(self, method, args))
+        if name == "db":
             plan = self.faults.plan("db", str(method))
-            return await self._under(plan, lambda: self._db_service(str(method), args))
-        if service != "object":
-            raise PythonKeyError(repr(service))
-        model = str(args[3]) if len(args) > 3 else ""
-        name = str(args[4]) if len(args) > 4 else ""
-        plan = self.faults.plan(model, name)
-        return await self._under(plan, lambda: self._object(str(method), args))
+            return await self._under(plan, lambda: services.db_service(self, method, args))
+        items = args if isinstance(args, list) else []
+        model = str(items[3]) if len(items) > 3 else ""
+        called = str(items[4]) if len(items) > 4 else ""
+        plan = self.faults.plan(model, called)
+        return await self._under(plan, lambda: self._object(method, args))
 
-    def _common(self, method: str, args: list[Any]) -> Any:
-        if method == "version":
-            return self.version_info()
-        if method in ("login", "authenticate"):
-            wanted = 3 if method == "login" else 4
-            if len(args) < wanted:
-                raise PythonTypeError(
-                    f"exp_{method}() missing {wanted - len(args)} required positional argument(s)"
-                )
-            self._check_database(args[0])
-            uid = lookup.users(self.env(ADMIN_UID)).authenticate(str(args[1]), args[2])
-            return uid if uid is not None else False
-        raise PythonAttributeError(f"module 'odoo.service.common' has no attribute 'exp_{method}'")
-
-    def _db_service(self, method: str, args: list[Any]) -> Any:
-        del args
-        if method == "list":
-            return [self.database]
-        if method == "server_version":
-            return f"{self.version}.0"
-        raise AccessDenied()
-
-    def _object(self, method: str, args: list[Any]) -> Any:
-        if method not in ("execute_kw", "execute"):
-            raise PythonAttributeError(
-                f"module 'odoo.service.model' has no attribute 'exp_{method}'"
-            )
-        if len(args) < 5:
-            raise PythonTypeError(f"{method}() missing required positional arguments")
-        database, raw_uid, password, model, name = args[:5]
-        self._check_database(database)
-        if self.version >= 19 and not password:
-            raise AccessDenied()
-        try:
-            uid = int(raw_uid)
-        except (TypeError, ValueError) as exc:
-            raise PythonValueError(str(exc)) from None
-        users = lookup.users(self.env(ADMIN_UID))
-        if not users.check_credentials(uid, password):
-            raise AccessDenied()
-        kwargs: dict[str, Any] = {}
-        if method == "execute":
-            call_args = list(args[5:])
-        else:
-            if len(args) < 6 and self.version < 19:
-                raise PythonTypeError("execute_kw() missing 1 required positional argument: 'args'")
-            call_args = args[5] if len(args) > 5 else []
-            kwargs = args[6] if len(args) > 6 and args[6] is not None else {}
-            if not isinstance(call_args, list) or not isinstance(kwargs, dict):
-                raise PythonTypeError("execute_kw() expects a list of arguments and a dict")
-        return self.call_kw(uid, str(model), str(name), list(call_args), dict(kwargs))
-
-    def _check_database(self, database: Any) -> None:
-        if database != self.database:
-            raise DatabaseMissing.named(database)
+    def _object(self, method: Any, args: Any) -> Any:
+        call = services.object_call(self, method, args)
+        return self.call_kw(call.uid, call.model, call.method, call.args, call.kwargs)
 
     def call_kw(
-        self, uid: int, model: str, method: str, args: list[Any], kwargs: dict[str, Any]
+        self, uid: int, model: Any, method: Any, args: list[Any], kwargs: dict[str, Any]
     ) -> Any:
         """Odoo's ``call_kw``: ids first for record methods, ``context`` from the kwargs."""
         spec, cls = self._method(model, method, json2=False)
-        context = kwargs.pop("context", None) or {}
-        if not isinstance(context, dict):
-            raise PythonValueError("context must be a dictionary")
-        env = self.env(uid, context)
-        instance = cls(env)
-        self._check_rights(instance, spec, method)
-        func = getattr(instance, method)
+        func_name = str(method)
+        kwargs = dict(kwargs)
         if spec.on_records:
             if not args:
-                raise PythonTypeError(f"{model}.{method}() missing the record ids")
-            ids = instance.check_ids(args[0], must_exist=method != "read")
-            call = _bind(func, [ids, *args[1:]], kwargs)
+                raise_python(IndexError, "tuple index out of range")
+            raw_ids, args = args[0], list(args[1:])
+        context = services.context_of(kwargs.pop("context", None))
+        env = self.env(uid, context)
+        instance = cls(env)
+        self._check_rights(instance, spec, func_name)
+        func = getattr(instance, func_name)
+        qualname = odoo_qualname(cls, func_name)
+        if spec.on_records:
+            checked = instance.check_ids(raw_ids, must_exist=spec.must_exist)
+            call = bind(qualname, func, [checked, *args], kwargs)
         else:
-            call = _bind(func, args, kwargs)
+            call = bind(qualname, func, args, kwargs, implicit=1)
         result = call()
         env.flush()
         return result
 
-    def _method(self, model: str, method: str, *, json2: bool) -> tuple[PublicMethod, type[Model]]:
-        if not self.registry.has_model(model):
+    def _method(self, model: Any, method: Any, *, json2: bool) -> tuple[PublicMethod, type[Model]]:
+        python(hash, model)
+        if not isinstance(model, str) or not self.registry.has_model(model):
             if json2:
                 raise NotFound(f"the model {model!r} does not exist")
             raise UserError(f"Object {model} doesn't exist")
+        if not isinstance(method, str):
+            raise_python(TypeError, f"attribute name must be string, not '{type_name(method)}'")
         if method.startswith("_"):
             if self.version == 17 and not json2:
                 raise AccessError(f"Private methods (such as {method}) cannot be called remotely.")
@@ -308,13 +265,14 @@ class Sandbox:
         instance = cls(env)
         self._check_rights(instance, spec, method)
         func = getattr(instance, method)
+        qualname = odoo_qualname(cls, method)
         try:
             if spec.on_records:
-                checked = instance.check_ids(ids or [], must_exist=method != "read")
-                call = _bind(func, [checked], body)
+                checked = instance.check_ids(ids or [], must_exist=spec.must_exist)
+                call = bind(qualname, func, [checked], body)
             else:
-                call = _bind(func, [], body)
-        except PythonTypeError as exc:
+                call = bind(qualname, func, [], body, implicit=1)
+        except PythonError as exc:
             raise UnprocessableEntity(exc.message) from None
         result = call()
         env.flush()
@@ -354,13 +312,3 @@ class Sandbox:
 
 class _Conflict(Exception):
     """A simulated concurrent update detected at commit."""
-
-
-def _bind(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Callable[[], Any]:
-    """Bind arguments to ``func``, raising the TypeError Odoo answers when they don't fit."""
-    try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
-    except TypeError as exc:
-        name = getattr(func, "__name__", "method")
-        raise PythonTypeError(f"{name}() {exc}") from None
-    return lambda: func(*bound.args, **bound.kwargs)

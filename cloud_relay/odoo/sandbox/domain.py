@@ -1,19 +1,20 @@
 """Odoo search domains (prefix ``&``, ``|``, ``!`` over ``[field, operator, value]`` leaves).
 
-Domains are parsed into a small tree and evaluated row by row; an equality on an indexed
-field narrows the candidates first, so the lookups a connector makes stay cheap.
+Domains are read into a small tree (``domain_parse``) and evaluated row by row; an equality on
+an indexed field narrows the candidates first, so the lookups a connector makes stay cheap.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloud_relay.odoo.sandbox.db import Row
 from cloud_relay.odoo.sandbox.errors import PythonValueError
+from cloud_relay.odoo.sandbox.query import OrderTerm
 
 if TYPE_CHECKING:
     from cloud_relay.odoo.sandbox.orm import Model
@@ -68,46 +69,6 @@ class Constant:
 
 
 Tree = Leaf | Node | Constant
-
-
-def parse(domain: Sequence[Any] | None) -> Tree:
-    """Parse a JSON domain into a tree; consecutive terms are joined with ``&``."""
-    items = list(domain or [])
-    if not items:
-        return Constant(True)
-    tokens = iter(items)
-    terms: list[Tree] = []
-    for token in tokens:
-        terms.append(_term(token, tokens))
-    tree = terms[-1]
-    for term in reversed(terms[:-1]):
-        tree = Node("&", (term, tree))
-    return tree
-
-
-def _term(token: Any, tokens: Iterator[Any]) -> Tree:
-    if token in ("&", "|"):
-        left = _term(_next(tokens, token), tokens)
-        right = _term(_next(tokens, token), tokens)
-        return Node(token, (left, right))
-    if token == "!":
-        return Node("!", (_term(_next(tokens, token), tokens),))
-    if isinstance(token, list | tuple) and len(token) == 3:
-        path, operator, value = token
-        if path in (0, 1) and not isinstance(path, bool) and operator == "=" and value == 1:
-            return Constant(bool(path))
-        operator = str(operator).lower()
-        if not isinstance(path, str) or operator not in OPERATORS:
-            raise PythonValueError(f"Invalid leaf {tuple(token)!r}")
-        return Leaf(path, "!=" if operator == "<>" else operator, value, tuple(token))
-    raise PythonValueError(f"Invalid leaf {token!r}")
-
-
-def _next(tokens: Iterator[Any], operator: str) -> Any:
-    try:
-        return next(tokens)
-    except StopIteration:
-        raise PythonValueError(f"Invalid domain: operator {operator!r} lacks operands") from None
 
 
 def mentions(tree: Tree, path: str) -> bool:
@@ -294,34 +255,26 @@ def _as_ids(value: Any) -> list[int]:
     return [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
 
 
-def sort_ids(model: Model, ids: Iterable[int], order: str | None) -> list[int]:
-    """Sort ids by an Odoo ``order`` spec (``"name desc, id"``); ties fall back to id."""
+def sort_ids(model: Model, ids: Iterable[int], terms: list[OrderTerm]) -> list[int]:
+    """Sort ids by parsed ``order`` terms as PostgreSQL would; ties fall back to id."""
     ordered = sorted(ids)
-    terms = _order_terms(model, order or model._order)
-    for name, descending in reversed(terms):
-        ordered.sort(key=functools.partial(_sort_key, model, name=name), reverse=descending)
+    for term in reversed(terms):
+        last = term.nulls == "NULLS LAST" if term.nulls else not term.descending
+        key = functools.partial(
+            _sort_key, model, name=term.field, nulls_high=last != term.descending
+        )
+        ordered.sort(key=key, reverse=term.descending)
     return ordered
 
 
-def _order_terms(model: Model, order: str) -> list[tuple[str, bool]]:
-    terms: list[tuple[str, bool]] = []
-    for part in order.split(","):
-        words = part.split()
-        if not words:
-            continue
-        name = words[0]
-        if name != "id" and name not in model.fields:
-            raise PythonValueError(f"Invalid field {name!r} on model {model._name!r}")
-        terms.append((name, len(words) > 1 and words[1].lower() == "desc"))
-    return terms
-
-
-def _sort_key(model: Model, record_id: int, *, name: str) -> tuple[int, Any]:
+def _sort_key(model: Model, record_id: int, *, name: str, nulls_high: bool) -> tuple[int, Any]:
     if name == "id":
         return (0, record_id)
     value = model.value(model.row(record_id), name)
+    if model.fields[name].kind == "boolean":
+        return (0, bool(value))
     if value is None or value is False:
-        return (1, 0)
+        return (1 if nulls_high else -1, 0)
     if isinstance(value, list):
         return (0, tuple(value))
     return (0, value)

@@ -19,9 +19,14 @@ class OdooError(Exception):
         self.message = message
         self.arguments: list[Any] = [message, *arguments]
 
+    @property
+    def class_path(self) -> str:
+        """``module.Class`` of the exception Odoo would raise (``data.name`` on the wire)."""
+        return self.name
+
     def serialize(self, odoo_version: int) -> dict[str, Any]:
         """The ``serialize_exception`` dict, keys in Odoo's order."""
-        last_line = f"{self.name}: {self.message}"
+        last_line = f"{self.class_path}: {self.message}"
         if odoo_version >= 19 and isinstance(self, AccessDenied):
             debug = last_line + "\n"
         else:
@@ -31,7 +36,7 @@ class OdooError(Exception):
                 f"{last_line}\n"
             )
         return {
-            "name": self.name,
+            "name": self.class_path,
             "debug": debug,
             "message": self.message,
             "arguments": list(self.arguments),
@@ -84,6 +89,31 @@ class MissingError(UserError):
         )
 
 
+class PythonError(OdooError):
+    """Any other Python exception raised while serving a call, shaped as Odoo shapes it.
+
+    Odoo answers every exception alike: ``module.Class`` as the name, the arguments joined by
+    newlines as the message (``KeyError('x')`` gives ``x``, not ``'x'``), the raw arguments.
+    """
+
+    def __init__(self, class_path: str, arguments: tuple[Any, ...]) -> None:
+        message = "\n".join(str(argument) for argument in arguments)
+        super().__init__(message)
+        self.arguments = list(arguments)
+        self._class_path = class_path
+
+    @property
+    def class_path(self) -> str:
+        return self._class_path
+
+    @classmethod
+    def of(cls, exc: BaseException) -> PythonError:
+        """The answer for a Python exception (``builtins.TypeError``...)."""
+        kind = type(exc)
+        module = "builtins" if kind.__module__ == "builtins" else kind.__module__
+        return cls(f"{module}.{kind.__name__}", tuple(exc.args))
+
+
 class PythonValueError(OdooError):
     """A ``ValueError`` from the ORM (unknown field, bad selection value, unknown external id)."""
 
@@ -115,8 +145,11 @@ class DatabaseMissing(OdooError):
 
     @classmethod
     def named(cls, database: object) -> DatabaseMissing:
-        """PostgreSQL's message for an unknown database."""
-        return cls(f'FATAL:  database "{database}" does not exist\n')
+        """libpq's message for an unknown database (the server reaches PostgreSQL on loopback)."""
+        return cls(
+            'connection to server at "127.0.0.1", port 5432 failed: '
+            f'FATAL:  database "{database}" does not exist\n'
+        )
 
 
 class SerializationFailure(OdooError):

@@ -52,6 +52,8 @@ class Field:
     """Set by the registry for an inherited field: the many2one to the parent record."""
     search_compute: bool = field(default=False)
     """Whether a computed field may be used in domains (evaluated record by record)."""
+    translate: bool = False
+    """Whether Odoo stores the field per language (a JSON column; SQL reads its ``en_US``)."""
 
     @property
     def stored(self) -> bool:

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from cloud_relay.odoo.sandbox import commands, domain, values
+from cloud_relay.odoo.sandbox import commands, domain, searching, values
 from cloud_relay.odoo.sandbox.db import Row
+from cloud_relay.odoo.sandbox.domain_parse import compile_domain
 from cloud_relay.odoo.sandbox.env import Env
 from cloud_relay.odoo.sandbox.errors import (
     InvalidTextRepresentation,
@@ -29,6 +30,8 @@ from cloud_relay.odoo.sandbox.fields import (
     scalar_to_read,
 )
 from cloud_relay.odoo.sandbox.load import load_rows
+from cloud_relay.odoo.sandbox.pycall import python
+from cloud_relay.odoo.sandbox.query import parse_order
 from cloud_relay.odoo.sandbox.security import check_access
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +44,8 @@ class PublicMethod:
     on_records: bool
     access: tuple[str, ...]
     versions: frozenset[int]
+    must_exist: bool = True
+    """Whether the ids must exist before the method runs (MissingError otherwise)."""
 
 
 def public(
@@ -48,11 +53,13 @@ def public(
     records: bool = True,
     access: tuple[str, ...] = ("read",),
     versions: frozenset[int] = ALL_VERSIONS,
+    must_exist: bool = True,
 ) -> Callable[[F], F]:
     """Mark a method callable over RPC (``records``: its first argument is a list of ids)."""
 
     def mark(func: F) -> F:
-        func._public = PublicMethod(records, access, versions)  # type: ignore[attr-defined]
+        spec = PublicMethod(records, access, versions, must_exist)
+        func._public = spec  # type: ignore[attr-defined]
         return func
 
     return mark
@@ -65,6 +72,18 @@ def public_method(cls: type[Model], name: str, version: int) -> PublicMethod | N
     if not isinstance(spec, PublicMethod) or version not in spec.versions:
         return None
     return spec
+
+
+_BASE_METHODS = frozenset({"read", "search", "search_read", "search_count", "load"})
+
+
+def odoo_qualname(cls: type[Model], name: str) -> str:
+    """The ``__qualname__`` of Odoo's implementation (CPython names it in argument errors)."""
+    if name == "create":
+        return "create"
+    if name in _BASE_METHODS:
+        return f"BaseModel.{name}"
+    return f"{cls.odoo_class()}.{name}"
 
 
 class Model:
@@ -80,6 +99,12 @@ class Model:
     _parent_name: ClassVar[str] = ""
     _inverses: ClassVar[dict[str, str]] = {}
     """Computed fields that may be written: field -> method ``(ids, value)`` applying it."""
+    _odoo_class: ClassVar[str] = ""
+    """Name of Odoo's Python class when it is not the model name in CamelCase."""
+    _orders: ClassVar[dict[int, str]] = {}
+    """``_order`` of the versions where it differs from ``_order``."""
+    _delegated: ClassVar[dict[str, str]] = {}
+    """Fields Odoo stores on a delegated record: field -> the many2one leading there (SQL)."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
@@ -95,6 +120,15 @@ class Model:
             "create_uid": many2one("res.users", "Created by"),
             "write_uid": many2one("res.users", "Last Updated by"),
         }
+
+    def default_order(self) -> str:
+        """The model's ``_order`` in this version."""
+        return self._orders.get(self.env.version, self._order)
+
+    @classmethod
+    def odoo_class(cls) -> str:
+        """The name of Odoo's Python class for the model (``MrpProduction``)."""
+        return cls._odoo_class or "".join(part.capitalize() for part in cls._name.split("."))
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -168,12 +202,26 @@ class Model:
             check_access(self.env.groups(), self._name, self._description, operation)
 
     def check_ids(self, ids: Any, *, must_exist: bool = True) -> list[int]:
-        """Validate ids given over RPC: integers only, and existing unless reading."""
-        id_list = ids if isinstance(ids, list | tuple) else [ids]
-        for value in id_list:
+        """Ids given over RPC, taken as Odoo's ``browse`` takes them (a falsy value is none, a
+        bare integer one id, anything else is iterated), then checked as SQL would check them:
+        integers or integer text only, and existing unless reading."""
+        if not ids:
+            given: list[Any] = []
+        elif type(ids) is int:
+            given = [ids]
+        else:
+            given = list(python(tuple, ids))
+        result = []
+        for value in given:
+            python(hash, value)
+            if value is None:
+                continue
+            integral = isinstance(value, float) and value.is_integer()
+            if integral or (isinstance(value, str) and value.strip().lstrip("+-").isdigit()):
+                value = int(value)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise InvalidTextRepresentation.for_id(self._name.replace(".", "_"), value)
-        result = [int(v) for v in id_list]
+            result.append(value)
         if must_exist:
             missing = [i for i in result if not self.env.db.exists(self._name, i)]
             if missing:
@@ -203,41 +251,35 @@ class Model:
         self.remove(ids)
         return True
 
-    @public()
-    def read(
-        self, ids: list[int], fields: list[str] | None = None, load: str = "_classic_read"
-    ) -> list[dict[str, Any]]:
+    @public(must_exist=False)
+    def read(self, ids: list[int], fields: Any = None, load: str = "_classic_read") -> Any:
         """Read fields of the records; ids that do not exist are left out, without error."""
         del load
-        return self.read_records(ids, fields)
+        names = searching.read_names(self, ids, fields)
+        self.check_rule(ids)
+        return self.read_records(ids, names)
 
     @public(records=False)
-    def search(
-        self,
-        domain: list[Any],
-        offset: int = 0,
-        limit: int | None = None,
-        order: str | None = None,
-    ) -> list[int]:
+    def search(self, domain: Any, offset: Any = 0, limit: Any = None, order: Any = None) -> Any:
         """Ids of the records matching ``domain``."""
-        return self.search_ids(domain, offset, limit, order)
+        return searching.search(self, domain, offset, limit, order)
 
     @public(records=False)
     def search_read(
         self,
-        domain: list[Any] | None = None,
-        fields: list[str] | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        order: str | None = None,
-    ) -> list[dict[str, Any]]:
+        domain: Any = None,
+        fields: Any = None,
+        offset: Any = 0,
+        limit: Any = None,
+        order: Any = None,
+    ) -> Any:
         """Search then read, in one call."""
-        return self.read_records(self.search_ids(domain, offset, limit, order), fields)
+        return searching.search_read(self, domain, fields, offset, limit, order)
 
     @public(records=False)
-    def search_count(self, domain: list[Any], limit: int | None = None) -> int:
+    def search_count(self, domain: Any, limit: Any = None) -> Any:
         """How many records match ``domain``."""
-        return len(self.search_ids(domain, 0, limit))
+        return searching.search_count(self, domain, limit)
 
     @public(records=False, access=("create",))
     def load(self, fields: list[str], data: list[list[Any]]) -> dict[str, Any]:
@@ -319,21 +361,16 @@ class Model:
         limit: int | None = None,
         order: str | None = None,
     ) -> list[int]:
-        """Ids of records matching a domain, sorted and sliced."""
-        self.env.flush()
-        tree = domain.parse(filters)
-        if (
-            "active" in self.fields
-            and self.env.context.get("active_test", True)
-            and not domain.mentions(tree, "active")
-        ):
-            tree = domain.Node("&", (domain.Leaf("active", "=", True, ("active", "=", True)), tree))
-        pool = domain.candidates(self, tree)
-        ids = self.env.db.all_ids(self._name) if pool is None else sorted(pool)
-        found = [i for i in ids if domain.matches(self, self.row(i), tree)]
-        ordered = domain.sort_ids(self, found, order)
-        end = None if limit is None or limit is False else offset + int(limit)
-        return ordered[int(offset or 0) : end]
+        """Ids of records matching a domain, sorted and sliced (for the sandbox's own use)."""
+        tree = compile_domain(self, filters or [])
+        return searching.search_tree(self, tree, parse_order(self, order), offset, limit)
+
+    def rule_tree(self) -> domain.Tree | None:
+        """The record rule limiting what the user sees of the model (None: everything)."""
+        return None
+
+    def check_rule(self, ids: list[int]) -> None:
+        """Raise Odoo's AccessError if a record rule hides one of ``ids`` from the user."""
 
     def read_records(self, ids: list[int], names: list[str] | None) -> list[dict[str, Any]]:
         """Rows as JSON-RPC ``read`` answers them; missing ids are left out."""

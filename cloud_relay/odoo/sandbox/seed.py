@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud_relay.odoo.sandbox.db import Database
+from cloud_relay.odoo.sandbox.models.category import ALL_PRODUCTS
 from cloud_relay.odoo.sandbox.models.location import (
     INVENTORY_LOCATION,
     MANUFACTURING_TYPE,
@@ -130,6 +131,9 @@ def seed(db: Database, registry: Registry, accounts: Accounts) -> None:
         _key=accounts.connector_api_key,
     )
     _seed_units(db, version)
+    _insert(db, "product.category", ALL_PRODUCTS, name="All")
+    _insert(db, "product.category", 2, name="Saleable", parent_id=ALL_PRODUCTS)
+    _insert(db, "product.category", 3, name="Expenses", parent_id=ALL_PRODUCTS)
     _seed_locations(db, version)
     _seed_losses(db)
     _seed_external_ids(db)
@@ -311,6 +315,11 @@ def _seed_external_ids(db: Database) -> None:
     references += [
         (group.xmlid.split(".")[0], group.xmlid.split(".")[1], "res.groups", group.id)
         for group in GROUPS
+    ]
+    references += [
+        ("product", "product_category_all", "product.category", ALL_PRODUCTS),
+        ("product", "product_category_1", "product.category", 2),
+        ("product", "cat_expense", "product.category", 3),
     ]
     for index, (module, name, model, res_id) in enumerate(references, start=1):
         _insert(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cloud_relay.odoo.sandbox.models.bom import Bom, BomLine, Operation
+from cloud_relay.odoo.sandbox.models.category import ProductCategory
 from cloud_relay.odoo.sandbox.models.ir_model_data import ModelData
 from cloud_relay.odoo.sandbox.models.location import (
     Location,
@@ -39,6 +40,7 @@ MODEL_CLASSES: list[type[Model]] = [
     ModelData,
     UomCategory,
     Uom,
+    ProductCategory,
     ProductTemplate,
     Product,
     Location,

@@ -1,6 +1,7 @@
 """Splitting an MO at ``qty_producing`` (Odoo's ``_split_productions``): the MO keeps what was
-produced and is renamed ``NAME-001``; a backorder ``NAME-002`` (next free number) gets the rest,
-with the components split in the same ratio, and is confirmed and reserved at once.
+produced and is renamed ``NAME-001`` (its moves take the new name as name and origin); a backorder
+``NAME-002`` (next free number) gets the rest, with the components split in the same ratio, and
+is confirmed and reserved at once.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def split_backorders(productions: Production, ids: list[int]) -> list[int]:
         if not row.get("backorder_sequence"):
             sequence = max(sequence, 1)
             productions.update([record_id], {"name": f"{base}-001", "backorder_sequence": 1})
+            renamed: dict[str, Any] = {"origin": f"{base}-001"}
+            if "name" in moves.fields:
+                renamed["name"] = f"{base}-001"
+            moves.update(
+                productions.raw_moves(record_id) + productions.finished_moves(record_id), renamed
+            )
         sequence += 1
         factors = {
             m: float(moves.value(moves.row(m), "unit_factor"))

@@ -301,8 +301,7 @@ def _post_inventory(productions: Production, record_id: int) -> None:
     for move_id in finished:
         if moves.get(move_id, "product_id") != row["product_id"]:
             continue
-        if not moves.get(move_id, "quantity"):
-            moves.set_quantity(move_id, quantity)
+        moves.set_quantity(move_id, quantity)
         if lots:
             lines.update(moves.line_ids(move_id), {"lot_id": lots[0]})
     workorders = lookup.workorders(env)

@@ -117,6 +117,8 @@ class Move(Model):
                 vals["group_id"] = vals.get("group_id") or mo.get("procurement_group_id")
             if "name" in self.fields and not vals.get("scrapped"):
                 vals["name"] = mo.get("name")
+            if not vals.get("scrap_id"):
+                vals["origin"] = mo.get("name")
             if vals.get("state", "draft") == "draft" and mo.get("state") not in ("draft", None):
                 vals["state"] = "confirmed"
         return vals

@@ -14,6 +14,7 @@ from cloud_relay.odoo.sandbox import fields as f
 from cloud_relay.odoo.sandbox.errors import UserError
 from cloud_relay.odoo.sandbox.fields import Field
 from cloud_relay.odoo.sandbox.models import lookup
+from cloud_relay.odoo.sandbox.models.category import ALL_PRODUCTS
 from cloud_relay.odoo.sandbox.models.onhand import on_hand
 from cloud_relay.odoo.sandbox.orm import Model
 
@@ -53,6 +54,7 @@ class ProductTemplate(Model):
     _name = "product.template"
     _description = "Product"
     _order = "name, id"
+    _orders = {18: "is_favorite desc, name", 19: "is_favorite desc, name"}
     _inverses = {"default_code": "_set_default_code"}
 
     @classmethod
@@ -60,8 +62,11 @@ class ProductTemplate(Model):
         types = ("consu", "service", "product") if version == 17 else ("consu", "service", "combo")
         result = {
             **super().define_fields(version),
-            "name": f.char("Name", required=True),
+            "name": f.char("Name", required=True, translate=True),
             "type": f.selection("Product Type", types, default="consu"),
+            "categ_id": f.many2one(
+                "product.category", "Product Category", required=True, default=ALL_PRODUCTS
+            ),
             "tracking": f.selection("Tracking", TRACKING, default="none"),
             "uom_id": f.many2one(
                 "uom.uom", "Unit" if version >= 19 else "Unit of Measure", required=True, default=1
@@ -78,6 +83,7 @@ class ProductTemplate(Model):
             result["detailed_type"] = f.selection("Product Type", types)
         else:
             result["is_storable"] = f.boolean("Track Inventory", default=False)
+            result["is_favorite"] = f.boolean("Favorite", default=False)
         if version >= 19:
             result["uom_ids"] = f.many2many("uom.uom", "Packagings")
         else:
@@ -90,6 +96,14 @@ class ProductTemplate(Model):
         for name in QUANTITY_FIELDS:
             result[name] = _quantity(name)
         return result
+
+    def display_name(self, record_id: int) -> str:
+        """``[code] name`` when the (single) variant has an internal reference."""
+        row = self.row_or_none(record_id)
+        if row is None:
+            return ""
+        code = self.value(row, "default_code")
+        return f"[{code}] {row['name']}" if code else str(row["name"])
 
     def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
         return self._normalize(vals)
@@ -142,6 +156,10 @@ class Product(Model):
     _name = "product.product"
     _description = "Product Variant"
     _order = "default_code, name, id"
+    _orders = {
+        18: "is_favorite desc, default_code, name, id",
+        19: "is_favorite desc, default_code, name, id",
+    }
     _inherits = {"product.template": "product_tmpl_id"}
     _indexed = ("default_code", "product_tmpl_id")
 

@@ -274,10 +274,11 @@ class Production(Model):
 
     @public(access=("write",))
     def action_assign(self, ids: list[int]) -> bool:
-        """Reserve components of the MOs."""
+        """Reserve the MOs' moves: components from stock, the finished product from the
+        production location (a virtual location, so always in full)."""
         moves = lookup.moves(self.env)
         for record_id in ids:
-            moves.assign(self.raw_moves(record_id))
+            moves.assign(self.raw_moves(record_id) + self.finished_moves(record_id))
         return True
 
     @public(access=("write",))
@@ -302,7 +303,8 @@ class Production(Model):
         return None
 
     def apply_qty_producing(self, record_id: int, pick_manual: bool = True) -> None:
-        """Odoo's ``_set_qty_producing`` for one MO."""
+        """Odoo's ``_set_qty_producing`` for one MO: the components, and the finished move
+        of a serial product (never picked here)."""
         moves = lookup.moves(self.env)
         self.env.flush()
         row = self.row(record_id)
@@ -315,17 +317,25 @@ class Production(Model):
         producing = float(row.get("qty_producing") or 0.0) - float(
             self.get(record_id, "qty_produced")
         )
-        for move_id in self.raw_moves(record_id):
+        serial = tracking_of(self.env, int(row["product_id"])) == "serial"
+        finished = [
+            m
+            for m in self.finished_moves(record_id)
+            if serial and moves.get(m, "product_id") == row["product_id"]
+        ]
+        for move_id in self.raw_moves(record_id) + finished:
             move = moves.row(move_id)
-            if move.get("state") in ("done", "cancel"):
+            if move.get("state") in ("done", "cancel") or not move.get("product_uom_qty"):
                 continue
             if move.get("manual_consumption") and move.get("picked"):
                 continue
             factor = float(moves.value(move, "unit_factor"))
             rounding = float(lookup.uoms(self.env).get(int(move["product_uom"]), "rounding"))
             moves.set_quantity(move_id, round_to(producing * factor, rounding))
-            if (not move.get("manual_consumption") or pick_manual) and moves.get(
-                move_id, "quantity"
+            if (
+                (not move.get("manual_consumption") or pick_manual)
+                and moves.get(move_id, "quantity")
+                and move_id not in finished
             ):
                 moves.update([move_id], {"picked": True})
         self._touch([record_id])

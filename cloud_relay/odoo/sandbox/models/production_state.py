@@ -31,7 +31,7 @@ def recompute_states(productions: Production, ids: list[int]) -> None:
             workorders.get(i, "state") for i in productions.get(record_id, "workorder_ids")
         ]
         state = _state(row, raw, finished, wo_states)
-        reservation = _reservation(state, raw)
+        reservation = _reservation(productions, record_id, state, raw)
         changes: dict[str, Any] = {}
         if state != row.get("state"):
             changes["state"] = state
@@ -70,17 +70,65 @@ def _state(
     return str(previous)
 
 
-def _reservation(state: str, raw: list[Mapping[str, Any]]) -> str | None:
+_RANK = {"assigned": 4, "waiting": 3, "partially_available": 2, "confirmed": 1}
+
+
+def _reservation(
+    productions: Production, record_id: int, state: str, raw: list[Mapping[str, Any]]
+) -> str | None:
+    """``reservation_state``: the telling state among the unpicked components with a demand;
+    partly reserved counts as not ready, unless a BOM "as soon as possible" can start its first
+    operation."""
     if state in ("draft", "done", "cancel"):
         return None
-    pending = [m.get("state") for m in raw if m.get("state") not in ("done", "cancel")]
-    if not pending or any(s in ("assigned", "partially_available") for s in pending):
+    relevant = [m for m in raw if not m.get("picked") and _demand(m) > EPSILON]
+    moves_state = _relevant_state(relevant)
+    if moves_state == "partially_available":
+        return _ready_to_produce(productions, record_id, raw)
+    return None if moves_state == "draft" else moves_state
+
+
+def _demand(move: Mapping[str, Any]) -> float:
+    return abs(float(move.get("product_uom_qty") or 0.0))
+
+
+def _relevant_state(moves: list[Mapping[str, Any]]) -> str:
+    """The state that sums up several moves (Odoo's ``_get_relevant_state_among_moves``)."""
+    todo = [
+        m
+        for m in moves
+        if m.get("state") not in ("cancel", "done")
+        and not (m.get("state") == "assigned" and _demand(m) <= EPSILON)
+    ]
+    todo.sort(key=lambda m: (_RANK.get(str(m.get("state")), 0), _demand(m)))
+    if not todo:
         return "assigned"
-    if any(s == "waiting" for s in pending):
-        return "waiting"
-    if all(s == "draft" for s in pending):
-        return None
-    return "confirmed"
+    if todo[0].get("state") != "assigned" and any(
+        m.get("state") in ("assigned", "partially_available") for m in todo
+    ):
+        return "partially_available"
+    last = todo[-1]
+    if last.get("state") == "confirmed" and _demand(last) <= EPSILON:
+        return "assigned"
+    return str(last.get("state") or "draft")
+
+
+def _ready_to_produce(productions: Production, record_id: int, raw: list[Mapping[str, Any]]) -> str:
+    bom = productions.get(record_id, "bom_id")
+    workorders = lookup.workorders(productions.env)
+    operations: list[int] = []
+    for workorder in productions.get(record_id, "workorder_ids"):
+        operation = workorders.get(workorder, "operation_id")
+        if operation and operation not in operations:
+            operations.append(int(operation))
+    asap = bool(bom) and lookup.boms(productions.env).get(int(bom), "ready_to_produce") == "asap"
+    if not operations or not asap:
+        return "confirmed"
+    first = (
+        raw if len(operations) == 1 else [m for m in raw if m.get("operation_id") == operations[0]]
+    )
+    ready = all(m.get("state") == "assigned" for m in first if m.get("bom_line_id"))
+    return "assigned" if ready else "confirmed"
 
 
 def template(model: Model, row: Mapping[str, Any]) -> Any:

@@ -13,12 +13,21 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from cloud_relay.odoo.sandbox import fields as f
+from cloud_relay.odoo.sandbox.domain import Leaf, Tree
 from cloud_relay.odoo.sandbox.env import Env
-from cloud_relay.odoo.sandbox.errors import PythonValueError, UserError, ValidationError
+from cloud_relay.odoo.sandbox.errors import (
+    AccessError,
+    PythonValueError,
+    UserError,
+    ValidationError,
+)
 from cloud_relay.odoo.sandbox.fields import DATETIME_FORMAT, Field
 from cloud_relay.odoo.sandbox.models import lookup
 from cloud_relay.odoo.sandbox.orm import Model, public, sql_constraint
-from cloud_relay.odoo.sandbox.security import GROUPS_BY_ID
+from cloud_relay.odoo.sandbox.security import GROUPS_BY_ID, SYSTEM
+
+HTTP_ONLY = "This method can only be accessed over HTTP"
+"""What ``@check_identity`` methods answer when called without an HTTP request."""
 
 
 class Company(Model):
@@ -64,7 +73,10 @@ class User(Model):
 
     _name = "res.users"
     _description = "User"
+    _order = "name, login"
     _indexed = ("login",)
+    _odoo_class = "Users"
+    _delegated = {"name": "partner_id"}
 
     @classmethod
     def define_fields(cls, version: int) -> dict[str, Field]:
@@ -100,6 +112,11 @@ class User(Model):
         user_env = Env(self.env.db, self.env.registry, ids[0], clock=self.env.clock)
         return group_ext_id in user_env.groups()
 
+    def find_login(self, login: str) -> int | None:
+        """The id of the user with that login, if any."""
+        found = sorted(self.env.db.lookup(self._name, "login", login))
+        return found[0] if found else None
+
     def authenticate(self, login: str, password: str) -> int | None:
         """The uid for ``login`` if ``password`` is its password or one of its API keys."""
         for uid in self.env.db.lookup(self._name, "login", login):
@@ -123,6 +140,7 @@ class ApiKey(Model):
     _name = "res.users.apikeys"
     _description = "Users API Keys"
     _indexed = ("user_id",)
+    _odoo_class = "APIKeys"
 
     @classmethod
     def define_fields(cls, version: int) -> dict[str, Field]:
@@ -136,6 +154,36 @@ class ApiKey(Model):
 
     def readable_fields(self) -> list[str]:
         return ["name", "scope", "expiration_date", "create_date"]
+
+    def rule_tree(self) -> Tree | None:
+        """Users see their own keys; system administrators see every key."""
+        if self._sees_all():
+            return None
+        return Leaf("user_id", "=", self.env.uid, ("user_id", "=", self.env.uid))
+
+    def check_rule(self, ids: list[int]) -> None:
+        if self._sees_all():
+            return
+        for record_id in ids:
+            row = self.row_or_none(record_id)
+            if row is not None and row.get("user_id") != self.env.uid:
+                user = self.env.sudo()["res.users"].display_name(self.env.uid)
+                raise AccessError(
+                    "Uh-oh! Looks like you have stumbled upon some top-secret records.\n\n"
+                    f"Sorry, {user} (id={self.env.uid}) doesn't have 'read' access to:\n"
+                    f"- {self._description} ({self._name})\n\n"
+                    "If you really, really need access, perhaps you can win over your friendly "
+                    "administrator with a batch of freshly baked cookies."
+                )
+
+    def _sees_all(self) -> bool:
+        return self.env.su or self.env.has_group(SYSTEM)
+
+    @public(must_exist=False)
+    def remove(self, ids: list[int]) -> Any:
+        """Refused over RPC: removing a key needs the identity check of an HTTP session."""
+        del ids
+        raise UserError(HTTP_ONLY)
 
     def provision(self, user_id: int, name: str, key: str) -> int:
         """Store a key for ``user_id`` (what ``odoo-bin shell`` + ``_generate`` does)."""
@@ -180,8 +228,8 @@ class ApiKeyDescription(Model):
         if expiry and expiry < datetime.now().strftime(DATETIME_FORMAT):
             raise ValidationError("The expiration date must be in the future")
 
-    @public(access=("read",))
+    @public(access=("read",), must_exist=False)
     def make_key(self, ids: list[int]) -> Any:
         """Refused over RPC: the identity check needs an HTTP session."""
         del ids
-        raise UserError("This method can only be accessed over HTTP")
+        raise UserError(HTTP_ONLY)

@@ -25,6 +25,7 @@ The recorded "retries used up" call (#384) is replayed with a serialization-fail
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +36,11 @@ import httpx
 from cloud_relay.odoo.sandbox import FaultRule, Sandbox, SandboxServer
 from cloud_relay.odoo.sandbox.orm import public_method
 
-RECORDING = Path("/work/shared/odoo/recordings/odoo-18.0-probe.jsonl")
+#: shared/ sits beside the project's checkout (as in CI); SHARED_DIR overrides that.
+RECORDING = (
+    Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[4].parent / "shared"))
+    / "odoo/recordings/odoo-18.0-probe.jsonl"
+)
 NOT_REPLAYED = {303}
 SHAPE_ONLY = {17, 235, 307, 343, 344}
 SERIALIZATION_FAULT = {384}
