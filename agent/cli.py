@@ -60,6 +60,15 @@ def _check_config(settings: AgentSettings, as_json: bool) -> int:
         key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
         raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
+    if settings.opcua.endpoint:
+        # Node ids, certificate files and rule fields are checked before a first connection.
+        from agent.sources.opcua.connection import check_config
+        from agent.sources.opcua.rules import RuleEngine
+
+        check_config(settings.opcua)
+        RuleEngine(settings.opcua)
+    if settings.mqtt.password_file is not None and not settings.mqtt.password_file.is_file():
+        raise ConfigError(f"[mqtt] password_file: {settings.mqtt.password_file} is not a file")
     if as_json:
         print(settings.model_dump_json(indent=2))
     else:

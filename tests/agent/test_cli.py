@@ -114,3 +114,17 @@ def test_unknown_command_is_a_usage_error() -> None:
         [sys.executable, "-m", "agent", "frobnicate"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 2
+
+
+def test_check_config_refuses_a_malformed_opcua_node_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "gw.pem"
+    main(["keygen", "--out", str(key)])
+    opcua = (
+        '[opcua]\nendpoint = "opc.tcp://127.0.0.1:4840/"\n[opcua.order]\nvalue = "MO/1"\n'
+        '[[opcua.nodes]]\nname = "good"\nnamespace_uri = "urn:x"\nidentifier = "Line1.Good"\n'
+        'rule = "counter"\nevent = "production.reported"\n'
+    )
+    assert main(["check-config", "--config", str(config(tmp_path, key, opcua))]) == 2
+    assert "Line1.Good" in capsys.readouterr().err
