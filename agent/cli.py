@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_config(settings: AgentSettings, as_json: bool) -> int:
+def _check_config(settings: AgentSettings, config_path: Path, as_json: bool) -> int:
     from wire.errors import WireError
     from wire.keys import key_id, load_private_key
 
@@ -65,8 +65,11 @@ def _check_config(settings: AgentSettings, as_json: bool) -> int:
         from agent.sources.opcua.connection import check_config
         from agent.sources.opcua.rules import RuleEngine
 
-        check_config(settings.opcua)
-        RuleEngine(settings.opcua)
+        try:
+            check_config(settings.opcua)
+            RuleEngine(settings.opcua)
+        except ConfigError as exc:
+            raise ConfigError(f"{config_path}: {exc}") from exc
     if settings.mqtt.password_file is not None and not settings.mqtt.password_file.is_file():
         raise ConfigError(f"[mqtt] password_file: {settings.mqtt.password_file} is not a file")
     if as_json:
@@ -127,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         settings = load_settings(args.config)
         if args.command == "check-config":
-            return _check_config(settings, args.json)
+            return _check_config(settings, args.config, args.json)
         if args.command == "queue-stats":
             return _queue_stats(settings, args.json)
         return _run(settings)

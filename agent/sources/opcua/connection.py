@@ -90,7 +90,10 @@ def parse_node_id(namespace_index: int, identifier: str) -> ua.NodeId:
     try:
         node_id: ua.NodeId = ua.NodeId.from_string(f"ns={namespace_index};{identifier}")
     except (ValueError, UaError, IndexError) as exc:
-        raise ConfigError(f"[opcua] node identifier {identifier!r}: {exc}") from exc
+        raise ConfigError(
+            f"[opcua] node identifier {identifier!r} is not an OPC UA identifier: it must be "
+            "i=<number>, s=<string>, g=<guid> or b=<base64>"
+        ) from exc
     return node_id
 
 
