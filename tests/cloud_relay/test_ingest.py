@@ -11,7 +11,8 @@ import pytest
 import zstandard
 
 from cloud_relay.config import ServerConfig
-from cloud_relay.inbox.store import InboxStore
+from cloud_relay.inbox.store import InboxEvent, InboxStore
+from cloud_relay.ingest.batches import inbox_events
 from tests.cloud_relay.conftest import TEST_SERVER, Relay, StartRelay
 from tests.cloud_relay.support import (
     Gateway,
@@ -21,7 +22,7 @@ from tests.cloud_relay.support import (
     signed_headers,
     upload,
 )
-from wire.batch import BATCH_PATH
+from wire.batch import BATCH_PATH, parse_batch
 from wire.events import Event
 from wire.keys import generate_private_key
 from wire.signing import content_digest
@@ -275,3 +276,18 @@ async def test_corrupt_zstd_is_422(relay: Relay, gateway: Gateway) -> None:
     assert response.status_code == 422
     assert "zstd" in response.json()["error"]
     await assert_nothing_new(relay, [], 0)
+
+
+@pytest.mark.parametrize("canonical", [True, False])
+def test_inbox_events_are_what_their_constructor_makes(canonical: bool) -> None:
+    body = batch_body(GW, 3, 4)
+    if not canonical:
+        body = body.replace(b'"qty":1.0', b'"qty":1')  # valid, but takes the full parse
+    batch = parse_batch(body)
+    assert (batch.bodies is not None) is canonical
+    expected = [
+        InboxEvent(e.id, e.seq, e.type, e.occurred_at, Event.model_validate(e.to_wire()).encode())
+        for e in batch.events
+    ]
+    assert inbox_events(batch) == expected
+    assert [e.body for e in inbox_events(batch)] == [e.encode() for e in batch.events]

@@ -6,12 +6,15 @@ import asyncio
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloud_relay.errors import ConfigError, RelayError, TransientError
-from cloud_relay.inbox.sqlite import SqliteInbox
+from cloud_relay.inbox.sqlite import SqliteInbox, _ts
 from cloud_relay.inbox.store import StoreResult
 from tests.cloud_relay.inbox.harness import EventMaker
 
@@ -99,3 +102,14 @@ async def test_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=5, minutes=30))]),
+    )
+)
+def test_stored_times_are_utc_rfc3339_with_microseconds(moment: datetime) -> None:
+    assert _ts(moment) == moment.astimezone(UTC).isoformat(timespec="microseconds")
