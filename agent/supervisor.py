@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from agent.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Supervisor:
         self._last_crash: str | None = None
 
     async def run(self, component: Callable[[], Awaitable[None]]) -> None:
-        delay = self._min
+        backoff = Backoff(self._min, self._max)
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
@@ -41,17 +42,11 @@ class Supervisor:
                 raise
             except Exception as exc:
                 self._last_crash = f"{type(exc).__name__}: {exc}"
-                log.exception(
-                    "%s crashed; restarting in %.1f s",
-                    self.name,
-                    delay,
-                    extra={"component": self.name},
-                )
+                log.exception("%s crashed; restarting", self.name, extra={"component": self.name})
             self._restarts += 1
             if loop.time() - started > self._max:
-                delay = self._min  # it ran well for a while: this is a fresh failure
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self._max)
+                backoff.reset()  # it ran well for a while: this is a fresh failure
+            await asyncio.sleep(backoff.next_delay())
 
     def stats(self) -> SupervisorStats:
         return SupervisorStats(self._restarts, self._last_crash)

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.backoff import Backoff
 from agent.errors import TransientError
-from agent.uploader.backoff import Backoff
 from agent.uploader.batching import BatchCollector
 from agent.uploader.body import BodyEncoder, OutgoingBatch
 from agent.uploader.config import RelayConfig

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from agent.backoff import Backoff
 from agent.errors import ConfigError, QueueFullError, RejectedError, TransientError
 from agent.queue.model import NewEvent
 from agent.queue.store import QueueStore
@@ -134,7 +134,7 @@ class MqttSource:
     async def _connect_loop(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self._cfg
-        delay = cfg.reconnect_min_seconds
+        backoff = Backoff(cfg.reconnect_min_seconds, cfg.reconnect_max_seconds)
         while True:
             if self._queue.is_full:
                 self._paused = True
@@ -149,10 +149,9 @@ class MqttSource:
                 self._last_error = str(exc)
                 log.warning("MQTT broker %s:%d: %s", cfg.host, cfg.port, exc)
             if loop.time() - started >= cfg.reconnect_max_seconds:
-                delay = cfg.reconnect_min_seconds  # it ran a good while: a fresh failure
+                backoff.reset()  # it ran a good while: a fresh failure
             self._reconnects += 1
-            await asyncio.sleep(random.uniform(delay / 2, delay))
-            delay = min(delay * 2, cfg.reconnect_max_seconds)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _session(self) -> None:
         """One connection, from CONNECT until it is lost."""

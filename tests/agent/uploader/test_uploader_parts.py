@@ -12,10 +12,10 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.backoff import Backoff
 from agent.health.metrics import build_registry
 from agent.health.status import assess
 from agent.queue.model import StoredEvent
-from agent.uploader.backoff import Backoff
 from agent.uploader.body import BodyEncoder, OutgoingBatch
 from agent.uploader.relay_client import (
     Acked,
