@@ -52,6 +52,23 @@ async def run_module(*args: str) -> str:
     return out.decode()
 
 
+async def spawn_run(module: str, config: Path, log: Path) -> asyncio.subprocess.Process:
+    """``python -m <module> run --config <config>`` with its output in ``log``."""
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            "run",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            env=child_env(),
+            stdout=out,
+            stderr=out,
+        )
+
+
 def error_records(log: Path) -> list[dict[str, Any]]:
     """The JSON log records of ``log`` at level error or above."""
     records = []
@@ -122,19 +139,7 @@ class RelayProcess:
         log = self._directory / f"relay-{self.name}-{self.starts}.log"
         self.logs.append(log)
         self.starts += 1
-        with log.open("wb") as out:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "cloud_relay",
-                "run",
-                "--config",
-                str(self.config),
-                cwd=ROOT,
-                env=child_env(),
-                stdout=out,
-                stderr=out,
-            )
+        self._process = await spawn_run("cloud_relay", self.config, log)
         await self._wait_healthy(log)
 
     async def _wait_healthy(self, log: Path) -> None:
@@ -222,19 +227,7 @@ class AgentProcess:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        with self.log.open("wb") as out:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "agent",
-                "run",
-                "--config",
-                str(self.config),
-                cwd=ROOT,
-                env=child_env(),
-                stdout=out,
-                stderr=out,
-            )
+        self._process = await spawn_run("agent", self.config, self.log)
 
     async def queue_stats(self) -> dict[str, Any]:
         """``agent queue-stats --json``: the queue as read from its file."""
