@@ -98,6 +98,31 @@ class LogConfig(BaseModel):
     """``json`` lines, ``text``, or ``auto`` by whether stderr is a terminal."""
 
 
+class WriterConfig(BaseModel):
+    """The Odoo writer: how many orders at once, how much to fold, how long to wait on Odoo."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    """Post stored events into Odoo (needs ``[odoo]``); false: keep them in the inbox only."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    """Manufacturing orders posted in parallel (keep it near ``[odoo] max_connections``)."""
+    max_fold: int = Field(default=500, ge=1, le=10000)
+    """Most events of one order folded into one round of Odoo calls."""
+    patience_seconds: float = Field(default=21600.0, ge=0)
+    """How long an order Odoo refuses is retried before its event goes to the dead letters
+    (an order created in Odoo later than its first events is the usual case); default 6 h."""
+    retry_initial_seconds: float = Field(default=5.0, gt=0)
+    """First wait before retrying a refused order; doubled each time."""
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    """Longest wait between two retries of a refused order."""
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the inbox is checked for events stored by other replicas."""
+    consume_bom_when_unreported: bool = True
+    """At ``order.completed``, when no ``material.consumed`` was reported for the order, let
+    Odoo consume the components by the bill of materials (otherwise none are consumed)."""
+
+
 class RelaySettings(BaseSettings):
     """All settings of one relay replica."""
 
@@ -111,6 +136,7 @@ class RelaySettings(BaseSettings):
     log: LogConfig = LogConfig()
     odoo: OdooConfig | None = None
     """Where Odoo is and as whom to call it; unset: nothing is posted to Odoo."""
+    writer: WriterConfig = WriterConfig()
 
     @classmethod
     def settings_customise_sources(

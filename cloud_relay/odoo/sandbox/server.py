@@ -99,7 +99,9 @@ class SandboxServer:
         if server is None or task is None:
             return
         server.should_exit = True
-        await task
+        # Shielded: a caller cancelled here (a refusal cut short) must not cancel the server
+        # half-way through its shutdown, which would leave a cancelled task to the next stop.
+        await asyncio.shield(task)
         self._server = self._task = None
 
     async def refuse_for(self, seconds: float) -> None:

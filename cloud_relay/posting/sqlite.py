@@ -1,0 +1,746 @@
+"""The posting store in the inbox's SQLite file: its own connection and tables, one writer.
+
+The CLI may open the same file from another process to list, replay or discard dead letters
+while the relay runs: every write is a ``BEGIN IMMEDIATE`` transaction and waits up to the busy
+timeout for the other side's. The writer lock is an ``flock`` on a file beside the database, so
+it is released by the kernel when the process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+
+from cloud_relay.errors import ConfigError, RelayError, TransientError
+from cloud_relay.posting.store import (
+    AuditEntry,
+    DeadLetter,
+    NewPosting,
+    OrderState,
+    Posting,
+    PostingCounts,
+    aware,
+    check_postings,
+    check_status,
+    decode_json,
+    encode_json,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Each entry brings the schema from version N to N + 1; append, never edit.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE posting_cursor (
+            gateway_id TEXT PRIMARY KEY,
+            routed_seq INTEGER NOT NULL
+        )""",
+        """CREATE TABLE postings (
+            pid INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            gateway_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            order_key TEXT NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            body BLOB NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'applied', 'dead')),
+            applied_at TEXT,
+            effect TEXT
+        )""",
+        "CREATE INDEX postings_order ON postings (order_key, state, pid)",
+        "CREATE INDEX postings_state ON postings (state, pid)",
+        """CREATE TABLE orders (
+            order_key TEXT PRIMARY KEY,
+            ledger TEXT NOT NULL DEFAULT '{}',
+            intent TEXT,
+            parked INTEGER NOT NULL DEFAULT 0,
+            park_reason TEXT,
+            parked_since TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX orders_parked ON orders (parked_since) WHERE parked",
+        "CREATE INDEX orders_updated ON orders (updated_at)",
+        """CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pid INTEGER NOT NULL REFERENCES postings (pid),
+            event_id TEXT NOT NULL,
+            gateway_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            order_key TEXT NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            body BLOB NOT NULL,
+            error TEXT NOT NULL,
+            failed_since TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            dead_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'dead'
+                CHECK (status IN ('dead', 'replayed', 'discarded')),
+            resolved_at TEXT,
+            resolved_by TEXT,
+            resolution TEXT,
+            replay_pid INTEGER REFERENCES postings (pid)
+        )""",
+        "CREATE INDEX dead_letters_status ON dead_letters (status, id)",
+        "CREATE INDEX dead_letters_order ON dead_letters (order_key, id)",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('replay', 'discard')),
+            dead_letter_id INTEGER NOT NULL REFERENCES dead_letters (id),
+            order_key TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            reason TEXT
+        )""",
+    ),
+)
+
+# SQLite primary result codes that describe a condition which may pass: busy or locked past the
+# timeout, out of memory, I/O error, disk full, cannot open a file (WAL, journal), lock protocol.
+_TRANSIENT_CODES = frozenset({5, 6, 7, 10, 13, 14, 15})
+_SQLITE_CANTOPEN = 14
+
+_EVENT_COLUMNS = "event_id, gateway_id, seq, order_key, type, occurred_at, body"
+_POSTING_COLUMNS = f"pid, {_EVENT_COLUMNS}"
+_ORDER_FIELDS = (
+    "o.ledger, o.intent, o.parked, o.park_reason, o.parked_since, o.attempts, o.next_attempt_at,"
+    " o.updated_at"
+)
+_DEAD_LETTER_COLUMNS = (
+    f"id, {_EVENT_COLUMNS}, error, failed_since, attempts, dead_at, status, resolved_at,"
+    " resolved_by, resolution"
+)
+_AUDIT_COLUMNS = "id, at, actor, action, dead_letter_id, order_key, event_id, reason"
+_NO_PARKING = (
+    "parked = 0, park_reason = NULL, parked_since = NULL, attempts = 0, next_attempt_at = NULL"
+)
+
+
+def _ts(value: datetime) -> str:
+    """``value`` in UTC as RFC 3339 text with microseconds, so stored times sort as text."""
+    return aware(value).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _pending_of(alias: str) -> str:
+    """A column counting the pending postings of the order key ``alias.order_key``."""
+    return (
+        f"(SELECT count(*) FROM postings p WHERE p.order_key = {alias}.order_key"
+        " AND p.state = 'pending') AS pending"
+    )
+
+
+def _posting(row: sqlite3.Row) -> Posting:
+    return Posting(
+        pid=row["pid"],
+        event_id=row["event_id"],
+        gateway_id=row["gateway_id"],
+        seq=row["seq"],
+        order_key=row["order_key"],
+        type=row["type"],
+        occurred_at=datetime.fromisoformat(row["occurred_at"]),
+        body=bytes(row["body"]),
+    )
+
+
+def _order(row: sqlite3.Row) -> OrderState:
+    """An order row, or the defaults when the LEFT JOIN found none."""
+    return OrderState(
+        order_key=row["order_key"],
+        ledger=decode_json(row["ledger"] or "{}"),
+        intent=None if row["intent"] is None else decode_json(row["intent"]),
+        parked=bool(row["parked"]),
+        park_reason=row["park_reason"],
+        parked_since=_parse_ts(row["parked_since"]),
+        attempts=row["attempts"] or 0,
+        next_attempt_at=_parse_ts(row["next_attempt_at"]),
+        pending=row["pending"],
+        updated_at=_parse_ts(row["updated_at"]),
+    )
+
+
+def _dead_letter(row: sqlite3.Row) -> DeadLetter:
+    return DeadLetter(
+        id=row["id"],
+        event_id=row["event_id"],
+        gateway_id=row["gateway_id"],
+        seq=row["seq"],
+        order_key=row["order_key"],
+        type=row["type"],
+        occurred_at=datetime.fromisoformat(row["occurred_at"]),
+        body=bytes(row["body"]),
+        error=row["error"],
+        failed_since=datetime.fromisoformat(row["failed_since"]),
+        attempts=row["attempts"],
+        dead_at=datetime.fromisoformat(row["dead_at"]),
+        status=row["status"],
+        resolved_at=_parse_ts(row["resolved_at"]),
+        resolved_by=row["resolved_by"],
+        resolution=row["resolution"],
+    )
+
+
+def _audit(row: sqlite3.Row) -> AuditEntry:
+    return AuditEntry(
+        id=row["id"],
+        at=datetime.fromisoformat(row["at"]),
+        actor=row["actor"],
+        action=row["action"],
+        dead_letter_id=row["dead_letter_id"],
+        order_key=row["order_key"],
+        event_id=row["event_id"],
+        reason=row["reason"],
+    )
+
+
+async def _rows(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    return list(await db.execute_fetchall(sql, params))
+
+
+class SqlitePostingStore:
+    """:class:`~cloud_relay.posting.store.PostingStore` in one SQLite file (WAL)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        durability: Literal["power", "process"] = "power",
+        busy_timeout_seconds: float = 5.0,
+    ) -> None:
+        self._path = path
+        self._where = f"posting store {path}"
+        self._lock_path = path.with_name(path.name + ".writer-lock")
+        self._synchronous = "FULL" if durability == "power" else "NORMAL"
+        self._busy_timeout_ms = int(busy_timeout_seconds * 1000)
+        self._db: aiosqlite.Connection | None = None
+        # One connection: every use is serialised so no call runs inside another's transaction.
+        self._lock = asyncio.Lock()
+        self._lock_fd: int | None = None
+
+    async def open(self) -> None:
+        """Open the file (creating it), switch to WAL and bring the posting tables up to date."""
+        if self._db is not None:
+            return
+        if not self._path.parent.is_dir():
+            raise ConfigError(f"{self._where}: no directory {self._path.parent}")
+        try:
+            db = await aiosqlite.connect(self._path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            with self._errors():
+                db.row_factory = sqlite3.Row
+                await db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                rows = await _rows(db, "PRAGMA journal_mode = WAL")
+                if rows[0][0].lower() != "wal":
+                    raise ConfigError(f"{self._where}: WAL mode is not available")
+                await db.execute(f"PRAGMA synchronous = {self._synchronous}")
+                await db.execute("PRAGMA foreign_keys = ON")
+                await self._migrate(db)
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute("CREATE TABLE IF NOT EXISTS posting_schema (version INTEGER NOT NULL)")
+            rows = await _rows(db, "SELECT coalesce(max(version), 0) FROM posting_schema")
+            version = rows[0][0]
+            if version > len(_MIGRATIONS):
+                raise RelayError(
+                    f"{self._where} has schema version {version}, newer than this relay knows"
+                    f" ({len(_MIGRATIONS)}): upgrade the relay"
+                )
+            for number in range(version, len(_MIGRATIONS)):
+                for statement in _MIGRATIONS[number]:
+                    await db.execute(statement)
+                await db.execute("INSERT INTO posting_schema (version) VALUES (?)", (number + 1,))
+                logger.info("posting schema migrated to version %d", number + 1)
+            await db.execute("COMMIT")
+        except BaseException:
+            await self._rollback(db)
+            raise
+
+    async def close(self) -> None:
+        """Release the writer lock and close the connection after any call in flight."""
+        await self.release_writer_lock()
+        async with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                await db.close()
+
+    async def acquire_writer_lock(self) -> bool:
+        """``flock`` the lock file beside the database without waiting."""
+        if self._lock_fd is not None:
+            return True
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except PermissionError as exc:
+            raise ConfigError(f"{self._where}: cannot create {self._lock_path}: {exc}") from exc
+        except OSError as exc:
+            raise TransientError(f"{self._where}: cannot open {self._lock_path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except OSError as exc:
+            os.close(fd)
+            raise TransientError(f"{self._where}: cannot lock {self._lock_path}: {exc}") from exc
+        self._lock_fd = fd
+        return True
+
+    async def release_writer_lock(self) -> None:
+        """Unlock and close the lock file (closing alone would release it too)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    async def writer_lock_held(self) -> bool:
+        """Whether this instance holds the ``flock`` of the file now at the lock path: one
+        deleted or replaced under it could be locked by another writer, so that counts as lost."""
+        if self._lock_fd is None:
+            return False
+        try:
+            same = os.stat(self._lock_path).st_ino == os.fstat(self._lock_fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            logger.warning("%s: writer lock file %s was replaced", self._where, self._lock_path)
+            await self.release_writer_lock()
+        return same
+
+    async def route_cursor(self, gateway_id: str) -> int:
+        """Highest seq of the gateway routed into postings (0 when none)."""
+        async with self._lock:
+            with self._errors():
+                return await self._cursor(self._conn(), gateway_id)
+
+    async def route_cursors(self) -> dict[str, int]:
+        """The route cursor of every gateway routed so far."""
+        rows = await self._fetch("SELECT gateway_id, routed_seq FROM posting_cursor")
+        return {row[0]: row[1] for row in rows}
+
+    async def _cursor(self, db: aiosqlite.Connection, gateway_id: str) -> int:
+        rows = await _rows(
+            db, "SELECT routed_seq FROM posting_cursor WHERE gateway_id = ?", (gateway_id,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    async def add_postings(
+        self, gateway_id: str, through_seq: int, postings: Sequence[NewPosting]
+    ) -> int:
+        """Queue the postings past the cursor and advance it, in one transaction."""
+        check_postings(gateway_id, through_seq, postings)
+
+        async def work(db: aiosqlite.Connection) -> int:
+            cursor = await self._cursor(db, gateway_id)
+            fresh = [p for p in postings if p.seq > cursor]
+            rows = [
+                (p.event_id, gateway_id, p.seq, p.order_key, p.type, _ts(p.occurred_at), p.body)
+                for p in fresh
+            ]
+            await db.executemany(
+                f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            await db.execute(
+                "INSERT INTO posting_cursor (gateway_id, routed_seq) VALUES (?, ?)"
+                " ON CONFLICT (gateway_id)"
+                " DO UPDATE SET routed_seq = max(routed_seq, excluded.routed_seq)",
+                (gateway_id, through_seq),
+            )
+            return len(fresh)
+
+        return await self._write(work)
+
+    async def ready_orders(
+        self, now: datetime, limit: int, exclude: Collection[str] = ()
+    ) -> list[str]:
+        """Order keys with pending postings, not parked or due, by their oldest pending pid."""
+        rows = await self._fetch(
+            "SELECT p.order_key FROM postings p LEFT JOIN orders o USING (order_key)"
+            " WHERE p.state = 'pending'"
+            " AND (coalesce(o.parked, 0) = 0 OR o.next_attempt_at <= ?1)"
+            " AND p.order_key NOT IN (SELECT value FROM json_each(?2))"
+            " GROUP BY p.order_key ORDER BY min(p.pid) LIMIT ?3",
+            (_ts(now), json.dumps(list(exclude)), limit),
+        )
+        return [row[0] for row in rows]
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest retry time of a parked order with pending postings."""
+        rows = await self._fetch(
+            "SELECT min(o.next_attempt_at) FROM orders o WHERE o.parked AND EXISTS"
+            " (SELECT 1 FROM postings p WHERE p.order_key = o.order_key AND p.state = 'pending')"
+        )
+        return _parse_ts(rows[0][0])
+
+    async def pending(self, order_key: str, limit: int) -> list[Posting]:
+        """Pending postings of the order in pid order, at most ``limit``."""
+        rows = await self._fetch(
+            f"SELECT {_POSTING_COLUMNS} FROM postings"
+            " WHERE order_key = ? AND state = 'pending' ORDER BY pid LIMIT ?",
+            (order_key, limit),
+        )
+        return [_posting(row) for row in rows]
+
+    async def order_state(self, order_key: str) -> OrderState:
+        """The order's state (defaults for an unknown order)."""
+        async with self._lock:
+            with self._errors():
+                return await self._order_state(self._conn(), order_key)
+
+    async def _order_state(self, db: aiosqlite.Connection, order_key: str) -> OrderState:
+        rows = await _rows(
+            db,
+            f"SELECT k.order_key, {_ORDER_FIELDS}, {_pending_of('k')}"
+            " FROM (SELECT ? AS order_key) k LEFT JOIN orders o USING (order_key)",
+            (order_key,),
+        )
+        return _order(rows[0])
+
+    async def save_intent(
+        self, order_key: str, intent: dict[str, Any] | None, now: datetime
+    ) -> None:
+        """Record (or clear) the intent of the order's next round of Odoo calls."""
+        params = (order_key, None if intent is None else encode_json(intent), _ts(now))
+        await self._execute(
+            "INSERT INTO orders (order_key, intent, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (order_key)"
+            " DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at",
+            params,
+        )
+
+    async def save_ledger(self, order_key: str, ledger: dict[str, Any], now: datetime) -> None:
+        """Replace the order's ledger, leaving the rest of its state."""
+        await self._execute(
+            "INSERT INTO orders (order_key, ledger, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (order_key)"
+            " DO UPDATE SET ledger = excluded.ledger, updated_at = excluded.updated_at",
+            (order_key, encode_json(ledger), _ts(now)),
+        )
+
+    async def mark_applied(
+        self,
+        order_key: str,
+        pids: Sequence[int],
+        ledger: dict[str, Any],
+        effects: Mapping[int, dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Apply the postings, save the ledger, clear intent and parking, in one transaction."""
+        at = _ts(now)
+        wanted = sorted(set(pids))
+        updates = [("applied", at, encode_json(effects.get(pid) or {}), pid) for pid in wanted]
+        ledger_json = encode_json(ledger)
+
+        async def work(db: aiosqlite.Connection) -> None:
+            found = await _rows(
+                db,
+                "SELECT pid FROM postings WHERE order_key = ? AND state = 'pending'"
+                " AND pid IN (SELECT value FROM json_each(?))",
+                (order_key, json.dumps(wanted)),
+            )
+            missing = set(wanted) - {row[0] for row in found}
+            if missing:
+                raise ValueError(f"order {order_key}: postings {sorted(missing)} are not pending")
+            await db.executemany(
+                "UPDATE postings SET state = ?, applied_at = ?, effect = ? WHERE pid = ?", updates
+            )
+            await db.execute(
+                "INSERT INTO orders (order_key, ledger, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (order_key) DO UPDATE SET ledger = excluded.ledger, intent = NULL,"
+                f" {_NO_PARKING}, updated_at = excluded.updated_at",
+                (order_key, ledger_json, at),
+            )
+
+        await self._write(work)
+
+    async def park(
+        self, order_key: str, reason: str, next_attempt_at: datetime, now: datetime
+    ) -> OrderState:
+        """Count a failed attempt and hold the order until ``next_attempt_at``."""
+        params = (order_key, reason, _ts(now), _ts(next_attempt_at), _ts(now))
+
+        async def work(db: aiosqlite.Connection) -> OrderState:
+            await db.execute(
+                "INSERT INTO orders (order_key, parked, park_reason, parked_since, attempts,"
+                " next_attempt_at, updated_at) VALUES (?, 1, ?, ?, 1, ?, ?)"
+                " ON CONFLICT (order_key) DO UPDATE SET parked = 1,"
+                " park_reason = excluded.park_reason,"
+                " parked_since = coalesce(orders.parked_since, excluded.parked_since),"
+                " attempts = orders.attempts + 1, next_attempt_at = excluded.next_attempt_at,"
+                " updated_at = excluded.updated_at",
+                params,
+            )
+            return await self._order_state(db, order_key)
+
+        return await self._write(work)
+
+    async def unpark(self, order_key: str) -> None:
+        """End the order's parking (reason, start, attempts and retry time too)."""
+        await self._execute(f"UPDATE orders SET {_NO_PARKING} WHERE order_key = ?", (order_key,))
+
+    async def dead_letter(self, order_key: str, pid: int, error: str, now: datetime) -> int:
+        """Move a pending posting to the dead letters and clear the order's parking."""
+        at = _ts(now)
+
+        async def work(db: aiosqlite.Connection) -> int:
+            moved = await db.execute(
+                "UPDATE postings SET state = 'dead'"
+                " WHERE pid = ? AND order_key = ? AND state = 'pending'",
+                (pid, order_key),
+            )
+            if moved.rowcount != 1:
+                raise ValueError(f"order {order_key}: posting {pid} is not pending")
+            parking = await _rows(
+                db, "SELECT parked_since, attempts FROM orders WHERE order_key = ?", (order_key,)
+            )
+            failed_since, attempts = (parking[0][0] or at, parking[0][1]) if parking else (at, 0)
+            inserted = await db.execute(
+                f"INSERT INTO dead_letters (pid, {_EVENT_COLUMNS}, error, failed_since, attempts,"
+                f" dead_at) SELECT pid, {_EVENT_COLUMNS}, ?, ?, ?, ? FROM postings WHERE pid = ?",
+                (error, failed_since, attempts, at, pid),
+            )
+            await db.execute(
+                f"UPDATE orders SET intent = NULL, {_NO_PARKING}, updated_at = ?"
+                " WHERE order_key = ?",
+                (at, order_key),
+            )
+            assert inserted.lastrowid is not None
+            return inserted.lastrowid
+
+        return await self._write(work)
+
+    async def list_dead_letters(
+        self, *, status: str | None = "dead", order_key: str | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Dead letters in id order; ``status`` None lists every status."""
+        check_status(status)
+        rows = await self._fetch(
+            f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters"
+            " WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR order_key = ?2)"
+            " ORDER BY id LIMIT ?3",
+            (status, order_key, limit),
+        )
+        return [_dead_letter(row) for row in rows]
+
+    async def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
+        """One dead letter, whatever its status."""
+        rows = await self._fetch(
+            f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?", (dead_letter_id,)
+        )
+        return _dead_letter(rows[0]) if rows else None
+
+    async def replay(
+        self, dead_letter_ids: Sequence[int], actor: str, reason: str | None, now: datetime
+    ) -> list[int]:
+        """Queue the dead letters' events again and unpark their orders, in one transaction."""
+        at = _ts(now)
+
+        async def work(db: aiosqlite.Connection) -> list[int]:
+            replayed: list[int] = []
+            for dead_letter_id in sorted(set(dead_letter_ids)):
+                rows = await _rows(
+                    db,
+                    f"SELECT {_EVENT_COLUMNS} FROM dead_letters WHERE id = ? AND status = 'dead'",
+                    (dead_letter_id,),
+                )
+                if not rows:
+                    continue
+                event, order_key = tuple(rows[0]), rows[0]["order_key"]
+                inserted = await db.execute(
+                    f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", event
+                )
+                await db.execute(
+                    "UPDATE dead_letters SET status = 'replayed', resolved_at = ?,"
+                    " resolved_by = ?, resolution = ?, replay_pid = ? WHERE id = ?",
+                    (at, actor, reason, inserted.lastrowid, dead_letter_id),
+                )
+                await self._audit(db, at, actor, "replay", dead_letter_id, rows[0], reason)
+                await db.execute(
+                    f"UPDATE orders SET {_NO_PARKING}, updated_at = ? WHERE order_key = ?",
+                    (at, order_key),
+                )
+                replayed.append(dead_letter_id)
+            return replayed
+
+        return await self._write(work)
+
+    async def discard(self, dead_letter_id: int, actor: str, reason: str, now: datetime) -> bool:
+        """Resolve a dead letter without posting it; False when it is not dead."""
+        at = _ts(now)
+
+        async def work(db: aiosqlite.Connection) -> bool:
+            rows = await _rows(
+                db,
+                "SELECT order_key, event_id FROM dead_letters WHERE id = ? AND status = 'dead'",
+                (dead_letter_id,),
+            )
+            if not rows:
+                return False
+            await db.execute(
+                "UPDATE dead_letters SET status = 'discarded', resolved_at = ?, resolved_by = ?,"
+                " resolution = ? WHERE id = ?",
+                (at, actor, reason, dead_letter_id),
+            )
+            await self._audit(db, at, actor, "discard", dead_letter_id, rows[0], reason)
+            return True
+
+        return await self._write(work)
+
+    async def _audit(
+        self,
+        db: aiosqlite.Connection,
+        at: str,
+        actor: str,
+        action: Literal["replay", "discard"],
+        dead_letter_id: int,
+        letter: sqlite3.Row,
+        reason: str | None,
+    ) -> None:
+        await db.execute(
+            f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?)",
+            (at, actor, action, dead_letter_id, letter["order_key"], letter["event_id"], reason),
+        )
+
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        """Replays and discards, newest first."""
+        rows = await self._fetch(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [_audit(row) for row in rows]
+
+    async def parked_orders(self) -> list[OrderState]:
+        """Parked orders, the longest parked first."""
+        return await self._orders("WHERE o.parked ORDER BY o.parked_since, o.order_key", ())
+
+    async def orders(self, limit: int = 1000) -> list[OrderState]:
+        """Every order with a stored state, most recently updated first."""
+        return await self._orders("ORDER BY o.updated_at DESC, o.order_key LIMIT ?", (limit,))
+
+    async def _orders(self, tail: str, params: Sequence[Any]) -> list[OrderState]:
+        rows = await self._fetch(
+            f"SELECT o.order_key, {_ORDER_FIELDS}, {_pending_of('o')} FROM orders o {tail}",
+            params,
+        )
+        return [_order(row) for row in rows]
+
+    async def counts(self) -> PostingCounts:
+        """Postings by state, open dead letters and parked orders, from one snapshot."""
+        rows = await self._fetch(
+            "SELECT (SELECT count(*) FROM postings WHERE state = 'pending') AS pending,"
+            " (SELECT count(*) FROM postings WHERE state = 'applied') AS applied,"
+            " (SELECT count(*) FROM dead_letters WHERE status = 'dead') AS dead,"
+            " (SELECT count(*) FROM orders WHERE parked) AS parked_orders"
+        )
+        return PostingCounts(
+            pending=rows[0]["pending"],
+            applied=rows[0]["applied"],
+            dead=rows[0]["dead"],
+            parked_orders=rows[0]["parked_orders"],
+        )
+
+    async def applied_effects(self, order_key: str) -> list[tuple[Posting, dict[str, Any]]]:
+        """Applied postings of the order with their effects, in pid order."""
+        rows = await self._fetch(
+            f"SELECT {_POSTING_COLUMNS}, effect FROM postings"
+            " WHERE order_key = ? AND state = 'applied' ORDER BY pid",
+            (order_key,),
+        )
+        return [(_posting(row), decode_json(row["effect"] or "{}")) for row in rows]
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SqlitePostingStore is not open")
+        return self._db
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> None:
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute(sql, params)
+
+        await self._write(work)
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Rows of one read statement (one statement, one snapshot)."""
+        async with self._lock:
+            with self._errors():
+                return await _rows(self._conn(), sql, params)
+
+    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """Run ``work`` in one IMMEDIATE transaction that ends in COMMIT or ROLLBACK even when
+        the caller is cancelled, so no half-open transaction is left on the shared connection.
+        IMMEDIATE takes the write lock up front, so a read inside never fails to upgrade."""
+        task = asyncio.ensure_future(self._transaction(work))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_note_orphan)
+            raise
+
+    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        async with self._lock:
+            with self._errors():
+                db = self._conn()
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await work(db)
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await self._rollback(db)
+                    raise
+                return result
+
+    async def _rollback(self, db: aiosqlite.Connection) -> None:
+        if not db.in_transaction:
+            return
+        try:
+            await db.rollback()
+        except sqlite3.Error:
+            logger.warning("posting store rollback failed", exc_info=True)
+
+    def _translate(self, exc: sqlite3.Error) -> RelayError:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if self._db is None and code == _SQLITE_CANTOPEN:
+            return ConfigError(f"{self._where}: cannot open ({exc}): does its directory exist?")
+        if code in _TRANSIENT_CODES:
+            return TransientError(f"{self._where}: {exc}")
+        return RelayError(f"{self._where}: {exc}")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+
+def _note_orphan(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("posting store call abandoned by its caller failed: %s", task.exception())

@@ -1,0 +1,319 @@
+"""The Odoo writer: routes stored events into per-order queues and posts them, orders in
+parallel, each order strictly in order.
+
+One replica posts at a time (the posting store's writer lock); the others stand by. Odoo being
+down pauses everything and loses nothing. Odoo refusing an order parks that order alone: it is
+retried with growing delays, one event at a time, for ``patience_seconds``; then the refused
+event moves to the dead letters with Odoo's message and the order goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cloud_relay.config import WriterConfig
+from cloud_relay.errors import ConfigError, RejectedError, TransientError
+from cloud_relay.inbox.store import InboxStore
+from cloud_relay.odoo.client import OdooClient
+from cloud_relay.odoo.config import OdooConfig
+from cloud_relay.posting.apply import Applier, Item, merge_intent, take_step
+from cloud_relay.posting.routing import key_of_body
+from cloud_relay.posting.store import NewPosting, OrderState, PostingStore
+
+log = logging.getLogger(__name__)
+
+#: Events read from the inbox per gateway per routing pass.
+ROUTE_BATCH = 2000
+#: Steps one order may take before it yields its slot to the others.
+STEPS_PER_TURN = 8
+#: Waits after Odoo is unreachable, growing to the last one.
+_TRANSIENT_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+#: Wait after Odoo refuses the credentials or the server is not a supported Odoo.
+_CONFIG_BACKOFF = 60.0
+
+Connect = Callable[[OdooConfig], Awaitable[OdooClient]]
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    """What the writer did since start, for /metrics, the admin page and the demo."""
+
+    state: str
+    """``posting``, ``standby`` (another replica holds the lock), ``connecting``,
+    ``odoo unavailable`` or ``odoo refuses``."""
+    last_error: str | None
+    events_posted: int
+    steps: int
+    refusals: int
+    dead_lettered: int
+    transient_errors: int
+    odoo_calls: int
+    odoo_version: str | None
+
+
+class OdooWriter:
+    """Posts the inbox's events into Odoo until cancelled."""
+
+    def __init__(
+        self,
+        inbox: InboxStore,
+        store: PostingStore,
+        odoo: OdooConfig,
+        config: WriterConfig,
+        *,
+        connect: Connect = OdooClient.connect,
+        clock: Clock = _now,
+    ) -> None:
+        self._inbox = inbox
+        self._store = store
+        self._odoo = odoo
+        self._config = config
+        self._connect = connect
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._state = "starting"
+        self._last_error: str | None = None
+        self._posted = 0
+        self._steps = 0
+        self._refusals = 0
+        self._dead = 0
+        self._transient = 0
+        self._transient_streak = 0
+        self._pause_until = 0.0
+        self._client: OdooClient | None = None
+
+    def wake(self) -> None:
+        """New events were stored: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stats(self) -> WriterStats:
+        """Counters since start."""
+        client = self._client
+        return WriterStats(
+            self._state,
+            self._last_error,
+            self._posted,
+            self._steps,
+            self._refusals,
+            self._dead,
+            self._transient,
+            client.stats().calls_total if client else 0,
+            client.server_version if client else None,
+        )
+
+    async def run(self) -> None:
+        """Hold the writer lock, connect to Odoo and post, forever (cancel to stop)."""
+        try:
+            while True:
+                if not await self._store.acquire_writer_lock():
+                    self._state = "standby"
+                    await self._sleep(self._config.poll_seconds * 5)
+                    continue
+                client = await self._connected()
+                if client is None:
+                    continue
+                self._client = client
+                try:
+                    await self._serve(client)
+                finally:
+                    self._client = None
+                    await client.close()
+        finally:
+            with contextlib.suppress(Exception):
+                await self._store.release_writer_lock()
+
+    async def _connected(self) -> OdooClient | None:
+        self._state = "connecting"
+        try:
+            return await self._connect(self._odoo)
+        except ConfigError as exc:
+            self._alarm("odoo refuses", exc)
+            await self._sleep(_CONFIG_BACKOFF)
+        except TransientError as exc:
+            self._alarm("odoo unavailable", exc)
+            await self._sleep(self._transient_delay())
+        return None
+
+    async def _serve(self, client: OdooClient) -> None:
+        applier = Applier(
+            client, consume_bom_when_unreported=self._config.consume_bom_when_unreported
+        )
+        running: dict[str, asyncio.Task[None]] = {}
+        try:
+            while await self._store.writer_lock_held():
+                if self._state in ("connecting", "starting"):
+                    self._state = "posting"
+                self._wake.clear()
+                try:
+                    await self.route()
+                except TransientError as exc:
+                    self._alarm("inbox unavailable", exc)
+                    await self._sleep(self._transient_delay())
+                    continue
+                free = self._config.concurrency - len(running)
+                if free > 0 and time.monotonic() >= self._pause_until:
+                    for key in await self._store.ready_orders(self._clock(), free, running):
+                        running[key] = asyncio.create_task(self._post_order(applier, key))
+                await self._wait(running)
+                for key, task in list(running.items()):
+                    if task.done():
+                        del running[key]
+                        task.result()
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _wait(self, running: dict[str, asyncio.Task[None]]) -> None:
+        timeout = self._config.poll_seconds
+        wakeup = await self._store.next_wakeup()
+        if wakeup is not None:
+            timeout = min(timeout, max(0.0, (wakeup - self._clock()).total_seconds()))
+        pause = self._pause_until - time.monotonic()
+        if pause > 0:
+            timeout = max(timeout, pause)
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                [waiter, *running.values()], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            waiter.cancel()
+
+    async def route(self) -> int:
+        """Put events stored since the last pass into their order's queue; how many."""
+        cursors = await self._store.route_cursors()
+        added = 0
+        for gateway in await self._inbox.list_gateways():
+            cursor = cursors.get(gateway.gateway_id, 0)
+            while cursor < gateway.acked_seq:
+                events = await self._inbox.events_after(gateway.gateway_id, cursor, ROUTE_BATCH)
+                if not events:
+                    break
+                postings = []
+                for event in events:
+                    event_type, key = key_of_body(event.body)
+                    if key is None:
+                        continue
+                    postings.append(
+                        NewPosting(
+                            event.id,
+                            event.gateway_id,
+                            event.seq,
+                            key,
+                            event_type,
+                            event.occurred_at,
+                            event.body,
+                        )
+                    )
+                cursor = events[-1].seq
+                added += await self._store.add_postings(gateway.gateway_id, cursor, postings)
+        return added
+
+    async def _post_order(self, applier: Applier, key: str) -> None:
+        for _ in range(STEPS_PER_TURN):
+            state = await self._store.order_state(key)
+            postings = await self._store.pending(key, 1 if state.parked else self._config.max_fold)
+            if not postings:
+                return
+            step = take_step(key, [Item.of(p) for p in postings], single=state.parked)
+            intent = state.intent
+
+            async def save_intent(new: dict[str, Any]) -> None:
+                nonlocal intent
+                intent = merge_intent(intent, new)
+                await self._store.save_intent(key, intent, self._clock())
+
+            try:
+                outcome = await applier.apply(key, step, state.ledger, state.intent, save_intent)
+            except RejectedError as exc:
+                await self._refused(key, state, step, exc)
+                return
+            except ConfigError as exc:
+                self._alarm("odoo refuses", exc)
+                self._pause_until = time.monotonic() + _CONFIG_BACKOFF
+                return
+            except TransientError as exc:
+                self._transient += 1
+                self._alarm("odoo unavailable", exc)
+                self._pause_until = time.monotonic() + self._transient_delay()
+                return
+            except Exception as exc:  # a bug must not stop the other orders
+                log.exception("posting %s failed unexpectedly", key)
+                await self._refused(key, state, step, exc)
+                return
+            pids = [item.posting.pid for item in step]
+            await self._store.mark_applied(
+                key, pids, outcome.ledger, outcome.effects, self._clock()
+            )
+            self._posted += len(step)
+            self._steps += 1
+            self._transient_streak = 0
+            if self._state != "posting":
+                self._state = "posting"
+                self._last_error = None
+            if state.parked:
+                log.info("order %s posts again after %d refused attempts", key, state.attempts)
+
+    async def _refused(
+        self, key: str, state: OrderState, step: list[Item], exc: BaseException
+    ) -> None:
+        self._refusals += 1
+        reason = str(exc) if isinstance(exc, RejectedError) else f"internal error: {exc!r}"
+        now = self._clock()
+        since = state.parked_since or now
+        patience = timedelta(seconds=self._config.patience_seconds)
+        if len(step) == 1 and state.parked and now - since >= patience:
+            item = step[0]
+            dead_id = await self._store.dead_letter(key, item.posting.pid, reason, now)
+            self._dead += 1
+            log.warning(
+                "dead letter %d: %s event %s of %s refused since %s: %s",
+                dead_id,
+                item.type,
+                item.event_id,
+                key,
+                since.isoformat(),
+                reason,
+            )
+            return
+        if len(step) > 1 or not state.parked:
+            # Find the refused event: from now on this order goes one event at a time.
+            delay = 0.0 if len(step) > 1 else self._config.retry_initial_seconds
+        else:
+            growth = 2.0 ** min(state.attempts, 30)
+            delay = min(self._config.retry_max_seconds, self._config.retry_initial_seconds * growth)
+        parked = await self._store.park(key, reason, now + timedelta(seconds=delay), now)
+        if parked.attempts == 1:
+            log.warning("order %s parked: %s", key, reason)
+        else:
+            log.info("order %s still refused (attempt %d): %s", key, parked.attempts, reason)
+
+    def _alarm(self, state: str, exc: BaseException) -> None:
+        if self._last_error != str(exc):
+            log.warning("Odoo writer: %s: %s", state, exc)
+        self._state = state
+        self._last_error = str(exc)
+
+    def _transient_delay(self) -> float:
+        step = _TRANSIENT_BACKOFF[min(self._transient_streak, len(_TRANSIENT_BACKOFF) - 1)]
+        self._transient_streak += 1
+        return step * random.uniform(0.5, 1.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)

@@ -1,0 +1,1 @@
+"""Tests of the posting store and the Odoo writer."""
