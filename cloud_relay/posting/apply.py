@@ -45,6 +45,8 @@ _MO_FIELDS = (
     "location_src_id",
 )
 _MOVE_FIELDS = ("product_id", "quantity", "picked", "state", "move_line_ids")
+#: ``load`` reads naive datetimes in the context's (else the user's) time zone; ours are UTC.
+_UTC = {"tz": "UTC"}
 #: External ids of records the relay creates are ``cloud_relay.event_<event id>``.
 XMLID_MODULE = "cloud_relay"
 
@@ -359,8 +361,8 @@ class Applier:
             order="id",
         )
         by_product: dict[int, dict[str, Any]] = {}
-        for move in moves:
-            by_product.setdefault(many2one_id(move["product_id"]) or 0, move)
+        for row in moves:
+            by_product.setdefault(many2one_id(row["product_id"]) or 0, row)
         tracked_moves = [
             by_product[p.id]["id"]
             for p in products.values()
@@ -491,7 +493,7 @@ class Applier:
             "production_id/.id",
             "origin",
         ]
-        result = await self._client.execute("stock.scrap", "load", fields, rows)
+        result = await self._client.execute("stock.scrap", "load", fields, rows, context=_UTC)
         messages = [m.get("message", "") for m in (result or {}).get("messages", [])]
         ids = (result or {}).get("ids")
         if messages or not ids or len(ids) != len(step):
@@ -501,8 +503,10 @@ class Applier:
             # A repeat after a crash: only validate the scraps still in draft.
             states = await self._client.read("stock.scrap", ids, ["state"])
             todo = [int(r["id"]) for r in states if r["state"] != "done"]
-        if todo:
-            await self._client.execute("stock.scrap", "do_scrap", todo)
+        for scrap_id in todo:
+            # One call per scrap: on several at once Odoo 18 (mrp's _compute_scrap_qty returns
+            # after the first record) resets the quantity shown on all but the first to 1.
+            await self._client.execute("stock.scrap", "do_scrap", [scrap_id])
         return {
             item.posting.pid: {"scrap_id": int(scrap_id)}
             for item, scrap_id in zip(step, ids, strict=True)
@@ -552,6 +556,7 @@ class Applier:
                         f"plant floor: {item.data.get('operation') or item.data.get('workcenter')}",
                     ]
                 ],
+                context=_UTC,
             )
             ids = (result or {}).get("ids")
             if not ids:

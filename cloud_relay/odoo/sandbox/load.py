@@ -8,7 +8,9 @@ whole load. Supported columns: ``id``, ``.id``, plain fields, ``field/id`` and `
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud_relay.odoo.sandbox.errors import OdooError
 
@@ -124,6 +126,29 @@ def _convert(model: Model, column: str, raw: Any) -> tuple[str, Any]:
                 f"'{raw}' does not seem to be a number for field '{spec.string}'"
             ) from None
         return name, int(number) if spec.kind == "integer" else number
+    if spec.kind == "datetime" and isinstance(raw, str):
+        return name, _to_utc(model, raw, spec.string)
     if spec.kind == "selection" and raw not in spec.selection:
         raise OdooError(f"Value '{raw}' not found in selection field '{spec.string}'")
     return name, raw
+
+
+def _to_utc(model: Model, raw: str, string: str) -> str:
+    """An imported datetime is local time: the context's ``tz``, else the user's, else UTC
+    (``ir.fields.converter._input_tz``), converted to UTC for storage."""
+    try:
+        parsed = datetime.strptime(raw.strip()[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise OdooError(
+            f"'{raw}' does not seem to be a valid datetime for field '{string}'"
+        ) from None
+    zone_name = model.env.context.get("tz")
+    if not zone_name:
+        user = model.env.db.get("res.users", model.env.uid)
+        zone_name = user.get("tz") if user else None
+    try:
+        zone = ZoneInfo(zone_name) if zone_name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    local = parsed.replace(tzinfo=zone)
+    return local.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -98,6 +98,8 @@ def seed(db: Database, registry: Registry, accounts: Accounts) -> None:
         ADMIN_UID,
         name="Mitchell Admin",
         login=accounts.admin_login,
+        # As in the verified 18.0 demo database: imports read naive times in this zone.
+        tz="Europe/Brussels",
         password=accounts.admin_password,
         active=True,
         company_id=1,
@@ -109,6 +111,8 @@ def seed(db: Database, registry: Registry, accounts: Accounts) -> None:
         CONNECTOR_UID,
         name="Plant connector",
         login=accounts.connector_login,
+        # As in the verified 18.0 demo database: imports read naive times in this zone.
+        tz="Europe/Brussels",
         password=accounts.connector_password,
         active=True,
         company_id=1,

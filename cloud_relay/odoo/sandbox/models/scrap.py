@@ -176,6 +176,11 @@ class Scrap(Model):
             move = moves.new(values)
             moves.action_done([move])
             self.update([record_id], {"state": "done", "date_done": self.env.now()})
+        for record_id in ids[1:]:
+            # Real 18.0: mrp's _compute_scrap_qty sets every scrap of the batch to 1, then
+            # returns after recomputing the first; the moves keep the right quantities.
+            if not self.row(record_id).get("bom_id"):
+                self.env.db.update(self._name, record_id, {"scrap_qty": 1.0})
         return True
 
 

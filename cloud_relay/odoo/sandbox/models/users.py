@@ -88,6 +88,7 @@ class User(Model):
             "password": f.char("Password"),
             "active": f.boolean("Active", default=True),
             "company_id": f.many2one("res.company", "Company", default=1),
+            "tz": f.char("Timezone"),
             groups_field: f.many2many("res.groups", "Groups"),
         }
 

@@ -425,3 +425,62 @@ async def test_json2_redirects_to_login_on_18(odoo18: Odoo) -> None:
     )
     bare = await odoo18.http.get("/json/2")
     assert bare.headers["location"] == "/web/login?redirect=%2Fjson%2F2%3F"
+
+
+async def test_do_scrap_on_several_scraps_shows_1_on_all_but_the_first(odoo18: Odoo) -> None:
+    """Real 18.0: the moves are right, but the scraps' own quantity is recomputed to 1 for every
+    scrap after the first (mrp's _compute_scrap_qty returns early). Validate one at a time."""
+    x = odoo18.x
+    product = await storable(x, "Bolt")
+    fields = ["id", "product_id/.id", "scrap_qty", "location_id/.id"]
+    rows = [[f"cloud_relay.s{i}", product, qty, 8] for i, qty in enumerate((3, 2, 5))]
+    loaded = await x("stock.scrap", "load", fields, rows)
+    assert loaded["messages"] == []
+    assert await x("stock.scrap", "do_scrap", loaded["ids"]) is True
+    scraps = await x("stock.scrap", "read", loaded["ids"], fields=["scrap_qty", "state"])
+    assert [(s["scrap_qty"], s["state"]) for s in scraps] == [
+        (3, "done"),
+        (1, "done"),
+        (1, "done"),
+    ]
+    moves = await x(
+        "stock.move", "search_read", [["scrap_id", "in", loaded["ids"]]], fields=["quantity"]
+    )
+    assert sorted(m["quantity"] for m in moves) == [2, 3, 5]
+
+
+async def test_load_reads_naive_datetimes_in_the_context_or_user_time_zone(odoo18: Odoo) -> None:
+    """Real 18.0 (demo users are in Europe/Brussels): ``load`` takes a naive datetime as the
+    user's local time unless the context names a ``tz``; ``write`` takes UTC."""
+    x = odoo18.connector
+    workcenter = await odoo18.x("mrp.workcenter", "create", {"name": "Press"})
+    loss = (
+        await x(
+            "mrp.workcenter.productivity.loss",
+            "search_read",
+            [["loss_type", "=", "productive"]],
+            fields=["id"],
+            limit=1,
+        )
+    )[0]["id"]
+    fields = ["id", "workcenter_id/.id", "loss_id/.id", "date_start"]
+    local = await x(
+        "mrp.workcenter.productivity",
+        "load",
+        fields,
+        [["t1", workcenter, loss, "2025-03-01 06:00:00"]],
+    )
+    utc = await x(
+        "mrp.workcenter.productivity",
+        "load",
+        fields,
+        [["t2", workcenter, loss, "2025-03-01 06:00:00"]],
+        context={"tz": "UTC"},
+    )
+    rows = await x(
+        "mrp.workcenter.productivity",
+        "read",
+        local["ids"] + utc["ids"],
+        fields=["date_start"],
+    )
+    assert [r["date_start"] for r in rows] == ["2025-03-01 05:00:00", "2025-03-01 06:00:00"]
