@@ -17,6 +17,9 @@ from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
+from cloud_relay.posting.factory import open_posting_store
+from cloud_relay.posting.store import PostingStore
+from cloud_relay.posting.worker import OdooWriter
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,17 @@ SHUTDOWN_GRACE_SECONDS = 30
 async def opened_store(config: StoreConfig) -> AsyncIterator[InboxStore]:
     """The configured inbox, open for the duration of the block."""
     store = open_inbox(config)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def opened_posting_store(config: StoreConfig) -> AsyncIterator[PostingStore]:
+    """The Odoo writer's state (in the inbox's database), open for the block."""
+    store = open_posting_store(config)
     await store.open()
     try:
         yield store
@@ -90,10 +104,26 @@ async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = 
     token = settings.admin.resolve_token()
     if token is None:
         log.warning("no admin token configured: the admin API answers 503")
-    async with opened_store(settings.store) as store:
-        app = build_app(store, settings.server, admin_token=token, metrics=RelayMetrics())
+    async with (
+        opened_store(settings.store) as store,
+        opened_posting_store(settings.store) as posting,
+    ):
+        writer: OdooWriter | None = None
+        if settings.odoo is not None and settings.writer.enabled:
+            writer = OdooWriter(store, posting, settings.odoo, settings.writer)
+        else:
+            log.warning("no [odoo] section, or [writer] enabled = false: nothing goes to Odoo")
+        app = build_app(
+            store,
+            settings.server,
+            admin_token=token,
+            metrics=RelayMetrics(),
+            posting_store=posting,
+            on_stored=writer.wake if writer is not None else None,
+        )
         server = RelayServer(uvicorn_config(app, settings.server.listen))
         sock = bind_socket(settings.server.listen)
+        writer_task = asyncio.create_task(writer.run()) if writer is not None else None
         try:
             if install_signal_handlers:
                 _stop_on_signals(server)
@@ -106,6 +136,9 @@ async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = 
             await server.serve(sockets=[sock])
         finally:
             sock.close()
+            if writer_task is not None:
+                writer_task.cancel()
+                await asyncio.gather(writer_task, return_exceptions=True)
     log.info("cloud relay stopped")
 
 

@@ -1,4 +1,4 @@
-"""``cloud-relay``: run, check-config, gateway add|list|revoke.
+"""``cloud-relay``: run, check-config, gateway add|list|revoke, deadletters list|replay|discard.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage. Settings come from ``--config``
 and ``CLOUD_RELAY__SECTION__KEY`` environment variables (which win).
@@ -9,19 +9,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import json
+import os
 import re
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from cloud_relay import __version__
-from cloud_relay.config import DEFAULT_CONFIG_PATH, RelaySettings, load_settings
+from cloud_relay.config import DEFAULT_CONFIG_PATH, RelaySettings, StoreConfig, load_settings
+from cloud_relay.deadletters import (
+    DeadLetterError,
+    InvalidRequest,
+    dead_letter_dict,
+    discard,
+    list_dead,
+    replay,
+)
+from cloud_relay.deadletters.service import LIST_STATUSES
 from cloud_relay.errors import ConfigError, RelayError
 from cloud_relay.inbox.store import GatewayInfo
+from cloud_relay.posting.routing import order_name
+from cloud_relay.posting.store import DeadLetter, PostingStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+#: Characters of a dead letter's error shown in the ``deadletters list`` table.
+ERROR_WIDTH = 80
 
 
 class _UsageError(Exception):
@@ -57,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     target = revoke.add_mutually_exclusive_group(required=True)
     target.add_argument("gateway_id", nargs="?", help="revoke every key of this gateway")
     target.add_argument("--key-id", help="revoke only this key")
+    _deadletters_parser(sub, config_opt)
     sandbox = sub.add_parser(
         "sandbox", help="serve the Odoo sandbox (an Odoo stand-in) on loopback"
     )
@@ -73,6 +91,50 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--database", default="plant", help="database name (default %(default)s)")
     sandbox.add_argument("--json", action="store_true", help="print the credentials as JSON")
     return parser
+
+
+def _deadletters_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    config_opt: argparse.ArgumentParser,
+) -> None:
+    deadletters = sub.add_parser(
+        "deadletters", help="list, replay and discard events Odoo would not take"
+    )
+    dl_sub = deadletters.add_subparsers(dest="deadletters_command", required=True, metavar="ACTION")
+    listing = dl_sub.add_parser("list", parents=[config_opt], help="dead letters, oldest first")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument(
+        "--status",
+        choices=LIST_STATUSES,
+        default="dead",
+        help="which dead letters (default %(default)s: those still waiting for a decision)",
+    )
+    listing.add_argument("--order", help="only this MO name or full order key")
+    replay = dl_sub.add_parser(
+        "replay",
+        parents=[config_opt],
+        help="queue events again, at the end of their order's queue",
+        usage="cloud-relay deadletters replay (ID ... | --order NAME | --all) [--reason TEXT]",
+    )
+    replay.add_argument("ids", nargs="*", type=_dead_letter_id, metavar="ID", help="dead letters")
+    replay.add_argument("--order", help="every dead letter of this MO name or full order key")
+    replay.add_argument("--all", action="store_true", help="every dead letter")
+    replay.add_argument("--reason", help="why, for the audit log")
+    discard = dl_sub.add_parser(
+        "discard", parents=[config_opt], help="close a dead letter without posting it"
+    )
+    discard.add_argument("dead_letter_id", type=_dead_letter_id, metavar="ID")
+    discard.add_argument("--reason", required=True, help="why, for the audit log")
+
+
+def _dead_letter_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dead letter id (a positive number)")
+    return value
 
 
 def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
@@ -188,6 +250,125 @@ def _gateway_dict(info: GatewayInfo) -> dict[str, Any]:
     }
 
 
+@contextlib.asynccontextmanager
+async def _opened_posting_store(config: StoreConfig) -> AsyncIterator[PostingStore]:
+    from cloud_relay.posting.factory import open_posting_store
+
+    store = open_posting_store(config)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _cli_actor() -> str:
+    """Who is at the terminal, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()} (cli)"
+
+
+async def _deadletters_list(
+    settings: RelaySettings, status: str, order: str | None, as_json: bool
+) -> int:
+    async with _opened_posting_store(settings.store) as store:
+        try:
+            letters = await list_dead(store, status=status, order=order)
+        except InvalidRequest as exc:
+            raise _UsageError(f"--order: {exc}") from exc
+    if as_json:
+        print(json.dumps([dead_letter_dict(letter) for letter in letters], indent=2))
+        return EXIT_OK
+    if not letters:
+        which = "" if status in ("dead", "all") else f"{status} "
+        print(f"no {which}dead letters" + (f" for order {order}" if order else ""))
+        return EXIT_OK
+    _print_table(_dead_letter_rows(letters, with_status=status != "dead"))
+    return EXIT_OK
+
+
+def _dead_letter_rows(letters: Sequence[DeadLetter], *, with_status: bool) -> list[list[str]]:
+    status = ["STATUS"] if with_status else []
+    rows = [["ID", "ORDER", "TYPE", "EVENT ID", "DEAD SINCE", "ATTEMPTS", *status, "ERROR"]]
+    for letter in letters:
+        rows.append(
+            [
+                str(letter.id),
+                order_name(letter.order_key) or letter.order_key,
+                letter.type,
+                letter.event_id,
+                letter.dead_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                str(letter.attempts),
+                *([letter.status] if with_status else []),
+                _first_line(letter.error),
+            ]
+        )
+    return rows
+
+
+def _first_line(text: str, width: int = ERROR_WIDTH) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip())
+
+
+async def _deadletters_replay(
+    settings: RelaySettings,
+    ids: list[int],
+    order: str | None,
+    all_: bool,
+    reason: str | None,
+) -> int:
+    if sum((bool(ids), order is not None, all_)) != 1:
+        raise _UsageError("deadletters replay: give dead letter ids, --order NAME or --all")
+    async with _opened_posting_store(settings.store) as store:
+        try:
+            result = await replay(
+                store,
+                ids=ids or None,
+                order=order,
+                all_=all_,
+                actor=_cli_actor(),
+                reason=reason,
+            )
+        except InvalidRequest as exc:
+            raise _UsageError(f"deadletters replay: {exc}") from exc
+    for done in result.replayed:
+        print(f"replayed dead letter {done.id}  order {done.order_key}  event {done.event_id}")
+    for skipped in result.skipped:
+        print(f"skipped dead letter {skipped.id}: {skipped.reason}")
+    if not result.replayed and ids:
+        print("cloud-relay: nothing replayed", file=sys.stderr)
+        return EXIT_FAILURE
+    if not result.replayed:
+        print("nothing to replay: no dead letters" + (f" for order {order}" if order else ""))
+        return EXIT_OK
+    print(f"{len(result.replayed)} event(s) queued again; the Odoo writer posts them next")
+    return EXIT_OK
+
+
+async def _deadletters_discard(settings: RelaySettings, dead_letter_id: int, reason: str) -> int:
+    async with _opened_posting_store(settings.store) as store:
+        try:
+            letter = await discard(store, dead_letter_id, actor=_cli_actor(), reason=reason)
+        except InvalidRequest as exc:
+            raise _UsageError(f"deadletters discard: --reason: {exc}") from exc
+        except DeadLetterError as exc:
+            print(f"cloud-relay: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    print(f"discarded dead letter {letter.id}  order {letter.order_key}  event {letter.event_id}")
+    return EXIT_OK
+
+
 def _run(settings: RelaySettings) -> int:
     from cloud_relay import logs
     from cloud_relay.app import run_relay
@@ -211,11 +392,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(settings)
     if args.command == "check-config":
         return asyncio.run(_check_config(settings, args.config))
+    if args.command == "deadletters":
+        return asyncio.run(_deadletters(settings, args))
     if args.gateway_command == "add":
         return asyncio.run(_gateway_add(settings, args.gateway_id, args.public_key))
     if args.gateway_command == "list":
         return asyncio.run(_gateway_list(settings, args.json))
     return asyncio.run(_gateway_revoke(settings, args.gateway_id, args.key_id))
+
+
+async def _deadletters(settings: RelaySettings, args: argparse.Namespace) -> int:
+    if args.deadletters_command == "list":
+        return await _deadletters_list(settings, args.status, args.order, args.json)
+    if args.deadletters_command == "replay":
+        return await _deadletters_replay(settings, args.ids, args.order, args.all, args.reason)
+    return await _deadletters_discard(settings, args.dead_letter_id, args.reason)
 
 
 def _join_key_ids(argv: list[str]) -> list[str]:

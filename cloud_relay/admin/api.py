@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -71,8 +72,8 @@ class EventsPage(_Out):
 
 
 class AdminRefusal(Exception):
-    """An admin request answered with an error: 401 unauthorised, 404 unknown gateway, 503
-    API not set up."""
+    """An admin request answered with an error: 401 unauthorised, 404 unknown gateway or dead
+    letter, 409 dead letter already resolved, 503 API not set up."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -100,9 +101,16 @@ _bearer = HTTPBearer(auto_error=False, description="The relay's admin token.")
 GatewayId = Annotated[str, Path(pattern=GATEWAY_ID_PATTERN, description="The gateway's id.")]
 
 
-def install_admin_api(app: FastAPI, store: InboxStore, token: str | None) -> None:
-    """Add the admin routes and their error answers to ``app``."""
+def install_admin_api(
+    app: FastAPI, store: InboxStore, token: str | None, *, routers: Sequence[APIRouter] = ()
+) -> None:
+    """Add the admin routes and their error answers to ``app``; ``routers`` (dead letters, say)
+    are mounted behind the same bearer token."""
     app.include_router(_router(store, token))
+    for router in routers:
+        app.include_router(
+            router, dependencies=[Depends(_require_admin(token))], responses=_ADMIN_ERRORS
+        )
 
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AdminRefusal)
@@ -112,7 +120,7 @@ def install_admin_api(app: FastAPI, store: InboxStore, token: str | None) -> Non
     app.add_exception_handler(AdminRefusal, refused)
 
 
-def _router(store: InboxStore, token: str | None) -> APIRouter:
+def _require_admin(token: str | None) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     expected = token.encode() if token else None
 
     def require_admin(
@@ -125,10 +133,14 @@ def _router(store: InboxStore, token: str | None) -> APIRouter:
             log.warning("admin API: request without a valid bearer token")
             raise AdminRefusal(401, "a valid bearer token is required")
 
+    return require_admin
+
+
+def _router(store: InboxStore, token: str | None) -> APIRouter:
     router = APIRouter(
         prefix="/v1/gateways",
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(_require_admin(token))],
         responses=_ADMIN_ERRORS,
     )
 

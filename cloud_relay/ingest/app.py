@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -10,12 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cloud_relay import __version__
 from cloud_relay.admin.api import install_admin_api
+from cloud_relay.admin.deadletters import deadletters_router
 from cloud_relay.config import ServerConfig
 from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
 from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
 from cloud_relay.metrics import RelayMetrics
+from cloud_relay.posting.store import PostingStore
 from wire.batch import BATCH_PATH
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,14 @@ def build_app(
     *,
     admin_token: str | None,
     metrics: RelayMetrics | None = None,
+    posting_store: PostingStore | None = None,
+    on_stored: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """The ASGI app of one replica; the store is opened and closed by the caller."""
+    """The ASGI app of one replica; the stores are opened and closed by the caller.
+
+    Without ``posting_store`` (no Odoo writer configured) the dead-letter routes answer 503.
+    ``on_stored`` is called after a batch stored new events (it wakes the Odoo writer).
+    """
     metrics = metrics or RelayMetrics()
     metrics.watch_inbox(store.stats)
     app = FastAPI(
@@ -46,7 +55,7 @@ def build_app(
         docs_url=None,
         redoc_url=None,
     )
-    batches = BatchEndpoint(store, server, metrics)
+    batches = BatchEndpoint(store, server, metrics, on_stored)
 
     async def post_batch(request: Request) -> Response:
         return await batches.handle(request)
@@ -94,7 +103,7 @@ def build_app(
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    install_admin_api(app, store, admin_token)
+    install_admin_api(app, store, admin_token, routers=[deadletters_router(lambda: posting_store)])
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR

@@ -70,10 +70,17 @@ class _Refusal(Exception):
 class BatchEndpoint:
     """The ingest of one replica: what it needs is passed in, nothing is global."""
 
-    def __init__(self, store: InboxStore, config: ServerConfig, metrics: RelayMetrics) -> None:
+    def __init__(
+        self,
+        store: InboxStore,
+        config: ServerConfig,
+        metrics: RelayMetrics,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
         self._config = config
         self._metrics = metrics
+        self._on_stored = on_stored
 
     async def handle(self, request: Request) -> Response:
         """Answer one upload; every refusal is counted and logged once."""
@@ -137,6 +144,8 @@ class BatchEndpoint:
         self._metrics.accepted(
             sender.gateway_id, batch.last_seq, len(events), result.stored, result.acked_seq
         )
+        if result.stored and self._on_stored is not None:
+            self._on_stored()
         log.debug(
             "batch stored: %d new of %d",
             result.stored,

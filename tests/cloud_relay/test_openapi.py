@@ -13,6 +13,7 @@ import pytest
 from cloud_relay.config import StoreConfig
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.ingest.app import build_app
+from cloud_relay.posting.factory import open_posting_store
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, Relay, serve
 from tests.cloud_relay.support import Gateway, batch_body, upload
 from wire.keys import write_keypair
@@ -40,16 +41,20 @@ async def test_batch_route_declares_every_answer(relay: Relay) -> None:
 async def test_schemathesis_finds_no_server_error_or_schema_breach(tmp_path: Path) -> None:
     private_key = write_keypair(tmp_path / "gateway.pem")
     gateway = Gateway("line-1", private_key)
-    store = open_inbox(StoreConfig(url=f"sqlite:///{tmp_path}/inbox.db"))
+    config = StoreConfig(url=f"sqlite:///{tmp_path}/inbox.db")
+    store = open_inbox(config)
     await store.open()
+    posting = open_posting_store(config)
+    await posting.open()
     try:
         await store.add_key(gateway.gateway_id, gateway.key_id, gateway.public_pem)
-        app = build_app(store, TEST_SERVER, admin_token=ADMIN_TOKEN)
+        app = build_app(store, TEST_SERVER, admin_token=ADMIN_TOKEN, posting_store=posting)
         async with serve(app) as url, httpx.AsyncClient() as client:
             stored = await upload(client, url, gateway, batch_body("line-1", 1, 3))
             assert stored.status_code == 200
             returncode, output = await _schemathesis(url, tmp_path / "gateway.pem", tmp_path)
     finally:
+        await posting.close()
         await store.close()
     assert returncode == 0, output
     assert "passed" in output
