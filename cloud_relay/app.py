@@ -113,11 +113,14 @@ async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = 
             writer = OdooWriter(store, posting, settings.odoo, settings.writer)
         else:
             log.warning("no [odoo] section, or [writer] enabled = false: nothing goes to Odoo")
+        metrics = RelayMetrics()
+        if writer is not None:
+            metrics.watch_writer(writer.stats)
         app = build_app(
             store,
             settings.server,
             admin_token=token,
-            metrics=RelayMetrics(),
+            metrics=metrics,
             posting_store=posting,
             on_stored=writer.wake if writer is not None else None,
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 #: Why a batch was refused; one label value each.
@@ -60,6 +60,39 @@ class _InboxCollector(Collector):
                 family = CounterMetricFamily(
                     f"cloud_relay_inbox_{item.name}", f"Inbox {item.name} since it was opened."
                 )
+                family.add_metric([], value)
+                yield family
+
+
+class _WriterCollector(Collector):
+    """The Odoo writer's ``stats()``, read at scrape time."""
+
+    _GAUGES = frozenset({"pending", "dead_letters", "parked_orders"})
+
+    def __init__(self, stats: Callable[[], Any]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        if not dataclasses.is_dataclass(stats):
+            return
+        for item in dataclasses.fields(stats):
+            value = getattr(stats, item.name)
+            name = f"cloud_relay_writer_{item.name}"
+            if item.name == "state":
+                state = GaugeMetricFamily(
+                    name,
+                    "What the Odoo writer is doing (1 for the current state).",
+                    labels=["state"],
+                )
+                state.add_metric([str(value)], 1)
+                yield state
+            elif isinstance(value, int) and not isinstance(value, bool):
+                family: Metric
+                if item.name in self._GAUGES:
+                    family = GaugeMetricFamily(name, f"Odoo writer: {item.name}.")
+                else:
+                    family = CounterMetricFamily(name, f"Odoo writer: {item.name} since start.")
                 family.add_metric([], value)
                 yield family
 
@@ -121,12 +154,19 @@ class RelayMetrics:
         self._refused: dict[str, int] = dict.fromkeys(REFUSAL_REASONS, 0)
         self._seen: dict[str, tuple[int, int]] = {}
         self._inbox_watched = False
+        self._writer_watched = False
 
     def watch_inbox(self, stats: Callable[[], Any]) -> None:
         """Expose the inbox's ``stats()`` counters too (once per registry)."""
         if not self._inbox_watched:
             self.registry.register(_InboxCollector(stats))
             self._inbox_watched = True
+
+    def watch_writer(self, stats: Callable[[], Any]) -> None:
+        """Expose the Odoo writer's ``stats()`` too (once per registry)."""
+        if not self._writer_watched:
+            self.registry.register(_WriterCollector(stats))
+            self._writer_watched = True
 
     def accepted(
         self, gateway_id: str, last_seq: int, events: int, stored: int, acked: int

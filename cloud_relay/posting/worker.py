@@ -26,7 +26,7 @@ from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.posting.apply import Applier, Item, merge_intent, take_step
 from cloud_relay.posting.routing import key_of_body
-from cloud_relay.posting.store import NewPosting, OrderState, PostingStore
+from cloud_relay.posting.store import NewPosting, OrderState, PostingCounts, PostingStore
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,12 @@ class WriterStats:
     transient_errors: int
     odoo_calls: int
     odoo_version: str | None
+    pending: int
+    """Events waiting to be posted (all orders), as of the last look (about once a second)."""
+    dead_letters: int
+    """Dead letters not yet replayed or discarded."""
+    parked_orders: int
+    """Orders Odoo refuses now."""
 
 
 class OdooWriter:
@@ -94,6 +100,10 @@ class OdooWriter:
         self._transient_streak = 0
         self._pause_until = 0.0
         self._client: OdooClient | None = None
+        self._odoo_calls = 0
+        self._odoo_version: str | None = None
+        self._counts = PostingCounts(0, 0, 0, 0)
+        self._counted_at = 0.0
 
     def wake(self) -> None:
         """New events were stored: look now rather than at the next poll."""
@@ -110,8 +120,11 @@ class OdooWriter:
             self._refusals,
             self._dead,
             self._transient,
-            client.stats().calls_total if client else 0,
-            client.server_version if client else None,
+            self._odoo_calls + (client.stats().calls_total if client else 0),
+            client.server_version if client else self._odoo_version,
+            self._counts.pending,
+            self._counts.dead,
+            self._counts.parked_orders,
         )
 
     async def run(self) -> None:
@@ -129,6 +142,8 @@ class OdooWriter:
                 try:
                     await self._serve(client)
                 finally:
+                    self._odoo_calls += client.stats().calls_total
+                    self._odoo_version = client.server_version
                     self._client = None
                     await client.close()
         finally:
@@ -163,6 +178,9 @@ class OdooWriter:
                     self._alarm("inbox unavailable", exc)
                     await self._sleep(self._transient_delay())
                     continue
+                if time.monotonic() - self._counted_at >= 1.0:
+                    self._counts = await self._store.counts()
+                    self._counted_at = time.monotonic()
                 free = self._config.concurrency - len(running)
                 if free > 0 and time.monotonic() >= self._pause_until:
                     for key in await self._store.ready_orders(self._clock(), free, running):

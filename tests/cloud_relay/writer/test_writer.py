@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
+from cloud_relay.metrics import RelayMetrics
 from tests.cloud_relay.odoo.sandbox.scenario import count_stock, on_hand, storable
 from tests.cloud_relay.writer.harness import Rig, rig
 
@@ -215,3 +217,19 @@ async def test_inventory_count_is_applied(tmp_path: Path, version: int) -> None:
             assert (await on_hand(r.x, line.bolt))["qty_available"] == 1000
         else:
             assert (await on_hand(r.x, line.bolt))["qty_available"] == 650
+
+
+async def test_writer_figures_reach_prometheus(tmp_path: Path) -> None:
+    async with rig(tmp_path, 18) as r:
+        metrics = RelayMetrics()
+        metrics.watch_writer(r.writer.stats)
+        line = await r.line()
+        _, name = await r.mo(line, 10)
+        p = r.plant
+        await r.send(*(p.event("production.reported", order=name, qty=1) for _ in range(3)))
+        await r.settle()
+        text = generate_latest(metrics.registry).decode()
+        assert "cloud_relay_writer_events_posted_total 3.0" in text
+        assert 'cloud_relay_writer_state{state="posting"} 1.0' in text
+        assert "cloud_relay_writer_dead_letters 0.0" in text
+        assert "cloud_relay_writer_odoo_calls_total" in text
