@@ -261,6 +261,9 @@ class Applier:
         products = await self._lookup.products(codes) if codes else {}
         for item in consumed:
             _check_uom(item, products[item.data["product"]])
+        if scraps:
+            # Refuse an unknown scrapped product before anything is written.
+            await self._lookup.products({i.data["product"] for i in scraps})
 
         vals: dict[str, Any] = {}
         new_intent: dict[str, Any] = {}

@@ -231,3 +231,37 @@ async def test_writer_uses_few_calls_for_a_backlog(tmp_path: Path) -> None:
         for mo, _ in orders:
             state = await r.read("mrp.production", [mo], "qty_producing")
             assert state[0]["qty_producing"] == 100
+
+
+@VERSIONS
+async def test_unknown_component_lot_waits_for_the_lot(tmp_path: Path, version: int) -> None:
+    async with rig(tmp_path, version) as r:
+        line = await r.line()
+        mo, name = await r.mo(line, 10)
+        p = r.plant
+        await r.send(
+            p.event("material.consumed", order=name, product="RESIN", qty=2, lot="RES-NEW"),
+            p.event("material.consumed", order=name, product="RESIN", qty=1),
+        )
+        errors = await _dead(r, 2)
+        assert "product 'RESIN' has no lot 'RES-NEW' in Odoo" in errors[0]
+        assert "tracked by lot in Odoo: material.consumed needs a lot" in errors[1]
+        await r.settle()
+
+        lot = await r.x("stock.lot", "create", {"name": "RES-NEW", "product_id": line.lotted})
+        await count_stock(r.x, line.lotted, 5, lot=lot)
+        dead = await r.store.list_dead_letters()
+        assert await r.store.replay([dead[0].id], "tester", "lot received", NOW) == [dead[0].id]
+        assert await r.store.discard(dead[1].id, "tester", "duplicate without lot", NOW)
+        r.writer.wake()
+        await r.settle()
+        moves = await r.search_read(
+            "stock.move",
+            [["raw_material_production_id", "=", mo], ["product_id", "=", line.lotted]],
+            "move_line_ids",
+        )
+        lines = await r.search_read(
+            "stock.move.line", [["move_id", "=", moves[0]["id"]]], "lot_id", "quantity", "picked"
+        )
+        assert [(ln["lot_id"][0], ln["quantity"], ln["picked"]) for ln in lines] == [(lot, 2, True)]
+        assert [a.action for a in await r.store.audit_log()] == ["discard", "replay"]
