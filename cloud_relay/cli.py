@@ -15,7 +15,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -250,16 +250,13 @@ def _gateway_dict(info: GatewayInfo) -> dict[str, Any]:
     }
 
 
-@contextlib.asynccontextmanager
-async def _opened_posting_store(config: StoreConfig) -> AsyncIterator[PostingStore]:
-    from cloud_relay.posting.factory import open_posting_store
+def opened_posting_store(
+    config: StoreConfig,
+) -> contextlib.AbstractAsyncContextManager[PostingStore]:
+    """The posting store for the block (imported late: the relay app pulls in uvicorn)."""
+    from cloud_relay.app import opened_posting_store as opened
 
-    store = open_posting_store(config)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
+    return opened(config)
 
 
 def _cli_actor() -> str:
@@ -274,7 +271,7 @@ def _cli_actor() -> str:
 async def _deadletters_list(
     settings: RelaySettings, status: str, order: str | None, as_json: bool
 ) -> int:
-    async with _opened_posting_store(settings.store) as store:
+    async with opened_posting_store(settings.store) as store:
         try:
             letters = await list_dead(store, status=status, order=order)
         except InvalidRequest as exc:
@@ -330,7 +327,7 @@ async def _deadletters_replay(
 ) -> int:
     if sum((bool(ids), order is not None, all_)) != 1:
         raise _UsageError("deadletters replay: give dead letter ids, --order NAME or --all")
-    async with _opened_posting_store(settings.store) as store:
+    async with opened_posting_store(settings.store) as store:
         try:
             result = await replay(
                 store,
@@ -357,7 +354,7 @@ async def _deadletters_replay(
 
 
 async def _deadletters_discard(settings: RelaySettings, dead_letter_id: int, reason: str) -> int:
-    async with _opened_posting_store(settings.store) as store:
+    async with opened_posting_store(settings.store) as store:
         try:
             letter = await discard(store, dead_letter_id, actor=_cli_actor(), reason=reason)
         except InvalidRequest as exc:

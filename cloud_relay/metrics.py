@@ -44,11 +44,17 @@ class RelayStats:
     refused_by_reason: dict[str, int] = field(default_factory=dict)
 
 
-class _InboxCollector(Collector):
-    """The inbox's own ``stats()`` counters, read at scrape time."""
+class _StatsCollector(Collector):
+    """A component's ``stats()`` dataclass, read at scrape time: integers become counters
+    (gauges for the names in ``gauges``), a ``state`` string a one-hot gauge."""
 
-    def __init__(self, stats: Callable[[], Any]) -> None:
+    def __init__(
+        self, prefix: str, what: str, stats: Callable[[], Any], gauges: frozenset[str] = frozenset()
+    ) -> None:
+        self._prefix = prefix
+        self._what = what
         self._stats = stats
+        self._gauges = gauges
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
@@ -56,43 +62,21 @@ class _InboxCollector(Collector):
             return
         for item in dataclasses.fields(stats):
             value = getattr(stats, item.name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                family = CounterMetricFamily(
-                    f"cloud_relay_inbox_{item.name}", f"Inbox {item.name} since it was opened."
-                )
-                family.add_metric([], value)
-                yield family
-
-
-class _WriterCollector(Collector):
-    """The Odoo writer's ``stats()``, read at scrape time."""
-
-    _GAUGES = frozenset({"pending", "dead_letters", "parked_orders"})
-
-    def __init__(self, stats: Callable[[], Any]) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterator[Metric]:
-        stats = self._stats()
-        if not dataclasses.is_dataclass(stats):
-            return
-        for item in dataclasses.fields(stats):
-            value = getattr(stats, item.name)
-            name = f"cloud_relay_writer_{item.name}"
+            name = f"{self._prefix}_{item.name}"
+            family: Metric
             if item.name == "state":
-                state = GaugeMetricFamily(
+                family = GaugeMetricFamily(
                     name,
-                    "What the Odoo writer is doing (1 for the current state).",
+                    f"What the {self._what} is doing (1 for the current state).",
                     labels=["state"],
                 )
-                state.add_metric([str(value)], 1)
-                yield state
+                family.add_metric([str(value)], 1)
+                yield family
             elif isinstance(value, int) and not isinstance(value, bool):
-                family: Metric
-                if item.name in self._GAUGES:
-                    family = GaugeMetricFamily(name, f"Odoo writer: {item.name}.")
+                if item.name in self._gauges:
+                    family = GaugeMetricFamily(name, f"{self._what}: {item.name}.")
                 else:
-                    family = CounterMetricFamily(name, f"Odoo writer: {item.name} since start.")
+                    family = CounterMetricFamily(name, f"{self._what}: {item.name} since start.")
                 family.add_metric([], value)
                 yield family
 
@@ -159,13 +143,20 @@ class RelayMetrics:
     def watch_inbox(self, stats: Callable[[], Any]) -> None:
         """Expose the inbox's ``stats()`` counters too (once per registry)."""
         if not self._inbox_watched:
-            self.registry.register(_InboxCollector(stats))
+            self.registry.register(_StatsCollector("cloud_relay_inbox", "Inbox", stats))
             self._inbox_watched = True
 
     def watch_writer(self, stats: Callable[[], Any]) -> None:
         """Expose the Odoo writer's ``stats()`` too (once per registry)."""
         if not self._writer_watched:
-            self.registry.register(_WriterCollector(stats))
+            self.registry.register(
+                _StatsCollector(
+                    "cloud_relay_writer",
+                    "Odoo writer",
+                    stats,
+                    frozenset({"pending", "dead_letters", "parked_orders"}),
+                )
+            )
             self._writer_watched = True
 
     def accepted(
