@@ -11,7 +11,7 @@ from typing import Any
 from agent import __version__
 from agent.config import AgentSettings
 from agent.errors import ConfigError
-from agent.health.server import serve_health
+from agent.health.server import HealthServer
 from agent.queue.store import QueueStore
 from agent.supervisor import Supervisor
 from agent.uploader.uploader import Uploader
@@ -57,6 +57,9 @@ async def run_agent(settings: AgentSettings, *, install_signal_handlers: bool = 
             "key_id": key_id(private_key.public_key()),
             "version": __version__,
         }
+        health = None
+        if settings.health.listen:
+            health = HealthServer(settings.health, providers, identity)
         log.info(
             "edge agent %s starting: gateway %s, components %s",
             __version__,
@@ -69,8 +72,8 @@ async def run_agent(settings: AgentSettings, *, install_signal_handlers: bool = 
                 _stop_on_signals(asyncio.current_task())
             for name, (run, _) in components.items():
                 tg.create_task(supervisors[name].run(run), name=name)
-            if settings.health.listen:
-                tg.create_task(serve_health(settings.health.listen, providers, identity))
+            if health is not None:
+                tg.create_task(health.serve(), name="health")
     finally:
         await queue.close()
         log.info("edge agent stopped", extra={"gateway_id": gateway_id})

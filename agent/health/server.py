@@ -2,86 +2,133 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import html
-import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from agent.health.auth import REALM, Credentials
+from agent.health.config import HealthConfig
 from agent.health.metrics import build_registry
-from agent.health.status import Health, as_dict, assess
+from agent.health.page import render_page
+from agent.health.status import as_dict, assess
 
 log = logging.getLogger(__name__)
 
-_COLOURS = {"green": "#1b7f3b", "amber": "#b86e00", "red": "#b00020"}
+#: Longest a stopping agent waits for open page and scrape requests to finish.
+SHUTDOWN_SECONDS = 2
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def build_app(providers: Mapping[str, Callable[[], Any]], identity: Mapping[str, str]) -> Starlette:
-    """The ASGI app; ``providers`` maps component names to their ``stats`` callables."""
+def build_app(
+    providers: Mapping[str, Callable[[], Any]],
+    identity: Mapping[str, str],
+    credentials: Credentials | None = None,
+) -> Starlette:
+    """The ASGI app; ``providers`` maps component names to their ``stats`` callables.
+
+    With ``credentials`` that require it, the page and ``/metrics`` answer 401 without them;
+    ``/healthz`` stays open for load balancers and watchdogs but then tells a stranger only the
+    verdict and its reasons.
+    """
     registry = build_registry(providers)
+    guard = credentials or Credentials()
 
-    def snapshot() -> tuple[Health, dict[str, Any]]:
-        stats = {name: provider() for name, provider in providers.items()}
-        return assess(stats), {name: as_dict(s) for name, s in stats.items()}
+    def allowed(request: Request) -> bool:
+        return guard.allow(request.headers.get("authorization"))
+
+    def guarded(endpoint: Endpoint) -> Endpoint:
+        async def checked(request: Request) -> Response:
+            if not allowed(request):
+                return PlainTextResponse(
+                    "authentication required\n",
+                    status_code=401,
+                    headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
+                )
+            return await endpoint(request)
+
+        return checked
 
     async def healthz(request: Request) -> Response:
-        health, components = snapshot()
-        body = {
-            "status": health.status,
-            "reasons": list(health.reasons),
-            **identity,
-            "components": components,
-        }
+        stats = {name: provider() for name, provider in providers.items()}
+        health = assess(stats)
+        body: dict[str, Any] = {"status": health.status, "reasons": list(health.reasons)}
+        if allowed(request):
+            body.update(identity)
+            body["components"] = {name: as_dict(s) for name, s in stats.items()}
         return JSONResponse(body, status_code=503 if health.status == "red" else 200)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def page(request: Request) -> Response:
-        health, components = snapshot()
-        return HTMLResponse(_render(health, components, identity))
+        stats = {name: provider() for name, provider in providers.items()}
+        html = render_page(assess(stats), stats, identity, datetime.now(UTC))
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     return Starlette(
         routes=[
-            Route("/", page),
+            Route("/", guarded(page)),
             Route("/healthz", healthz),
-            Route("/metrics", metrics),
+            Route("/metrics", guarded(metrics)),
         ]
     )
 
 
-def _render(
-    health: Health, components: dict[str, dict[str, Any]], identity: Mapping[str, str]
-) -> str:
-    esc = html.escape
-    reasons = "".join(f"<li>{esc(r)}</li>" for r in health.reasons)
-    ident = " · ".join(f"{esc(k)} <b>{esc(v)}</b>" for k, v in identity.items())
-    sections = []
-    for name, fields in components.items():
-        rows = "".join(
-            f"<tr><th>{esc(k)}</th><td>{esc(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
-            for k, v in fields.items()
+class HealthServer:
+    """Serves the health routes on ``[health] listen`` until cancelled.
+
+    Built before the agent starts its tasks, so an unreadable token or password file stops the
+    start with a configuration error that names the key.
+    """
+
+    def __init__(
+        self,
+        config: HealthConfig,
+        providers: Mapping[str, Callable[[], Any]],
+        identity: Mapping[str, str],
+    ) -> None:
+        self._listen = config.listen
+        credentials = Credentials.from_config(config)
+        self.app = build_app(providers, identity, credentials)
+        self._guarded = credentials.required
+
+    async def serve(self) -> None:
+        """Serve until cancelled."""
+        host, _, port = self._listen.rpartition(":")
+        config = uvicorn.Config(
+            self.app,
+            host=host.strip("[]"),
+            port=int(port),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         )
-        sections.append(f"<section><h2>{esc(name)}</h2><table>{rows}</table></section>")
-    colour = _COLOURS[health.status]
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        "<meta http-equiv='refresh' content='5'><title>edge agent: "
-        f"{health.status}</title><style>body{{font-family:sans-serif;margin:1.5em}}"
-        f".status{{background:{colour};color:#fff;padding:.6em 1em;font-size:1.4em}}"
-        "th{text-align:left;padding-right:1em;font-weight:normal;color:#555}"
-        "section{display:inline-block;vertical-align:top;margin:1em 2em 0 0}</style></head><body>"
-        f"<div class='status'>{health.status.upper()}<ul>{reasons}</ul></div>"
-        f"<p>{ident}</p>{''.join(sections)}</body></html>"
-    )
+        server = _EmbeddedServer(config)
+        log.info(
+            "health page on http://%s/%s",
+            self._listen,
+            " (token or basic auth required)" if self._guarded else "",
+        )
+        serving = asyncio.ensure_future(server.serve())
+        try:
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            # Let uvicorn close its listening socket and open connections before going.
+            server.should_exit = True
+            await serving
+            raise
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -90,24 +137,3 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-async def serve_health(
-    listen: str, providers: Mapping[str, Callable[[], Any]], identity: Mapping[str, str]
-) -> None:
-    """Serve until cancelled."""
-    host, _, port = listen.rpartition(":")
-    config = uvicorn.Config(
-        build_app(providers, identity),
-        host=host.strip("[]"),
-        port=int(port),
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-    )
-    server = _EmbeddedServer(config)
-    log.info("health page on http://%s/", listen)
-    try:
-        await server.serve()
-    finally:
-        server.should_exit = True

@@ -7,10 +7,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from wire.signing import DEFAULT_MAX_SKEW_SECONDS
+
 Level = Literal["green", "amber", "red"]
 _RANK: dict[Level, int] = {"green": 0, "amber": 1, "red": 2}
 
 StatsProvider = Callable[[], Any]
+
+#: Clock difference from the relay worth a warning, well before signatures turn stale.
+CLOCK_SKEW_WARN_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,13 @@ def assess(components: Mapping[str, Any]) -> Health:
             flag("red", f"relay refuses uploads: {_get(uploader, 'alarm')}")
         elif _get(uploader, "last_error") and not _link_recovered(uploader):
             flag("amber", f"relay unreachable: {_get(uploader, 'last_error')}")
+        skew = _get(uploader, "relay_clock_skew_seconds")
+        if skew is not None and abs(skew) >= CLOCK_SKEW_WARN_SECONDS:
+            flag(
+                "amber",
+                f"this gateway's clock is {abs(skew):.0f} s {'behind' if skew > 0 else 'ahead of'} "
+                f"the relay's; past {DEFAULT_MAX_SKEW_SECONDS} s the relay refuses its signatures",
+            )
     for name, stats in components.items():
         if name in ("queue", "uploader"):
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -96,6 +97,12 @@ class RelayClient:
         self._timeout = config.timeout_seconds
         self._given_client = client
         self._own_client: httpx.AsyncClient | None = None
+        self._clock_skew: float | None = None
+
+    @property
+    def clock_skew_seconds(self) -> float | None:
+        """The relay's clock minus ours, from its latest answer's ``Date`` (None before one)."""
+        return self._clock_skew
 
     @property
     def url(self) -> str:
@@ -121,6 +128,7 @@ class RelayClient:
         headers["Content-Type"] = "application/json"
         if batch.content_encoding is not None:
             headers["Content-Encoding"] = batch.content_encoding
+        sent_at = time.time()
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._client().post(self._url, content=batch.body, headers=headers)
@@ -139,6 +147,9 @@ class RelayClient:
             return Unavailable(f"relay at {self._shown_url} dropped the connection: {_words(exc)}")
         except httpx.HTTPError as exc:
             return Unavailable(f"upload to {self._shown_url} failed: {_words(exc)}")
+        skew = clock_skew_seconds(response.headers.get("Date"), sent_at, time.time())
+        if skew is not None:
+            self._clock_skew = skew
         return reply_for(response, batch)
 
 
@@ -191,6 +202,23 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def clock_skew_seconds(date: str | None, sent_at: float, received_at: float) -> float | None:
+    """The relay's clock minus ours from an HTTP ``Date`` header, or None if there is none.
+
+    ``Date`` is truncated to the second, so half a second is added; the local time taken is the
+    middle of the exchange. Good to about a second, plenty to see a clock that is minutes off.
+    """
+    if date is None:
+        return None
+    try:
+        when = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp() + 0.5 - (sent_at + received_at) / 2
 
 
 def _int_field(response: httpx.Response, name: str) -> int | None:

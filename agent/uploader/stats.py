@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,3 +44,37 @@ class UploaderStats:
     """Current most events per batch (lowered after a 413 from the relay)."""
     link_up: bool
     """Whether the latest post was accepted."""
+    ack_rate_per_second: float | None = None
+    """Events the relay acknowledged per second lately (:class:`AckRate`); None when unknown."""
+    relay_clock_skew_seconds: float | None = None
+    """The relay's clock minus ours, from the ``Date`` of its latest answer (about ±1 s)."""
+
+
+class AckRate:
+    """Events acknowledged per second over a sliding window, for the time-to-drain estimate.
+
+    Measured up to now rather than to the latest acknowledgement, so the rate falls towards zero
+    while the relay stops acknowledging instead of promising a drain that is not happening.
+    """
+
+    def __init__(
+        self, window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._window = window_seconds
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def record(self, acked_seq: int) -> None:
+        """Note that the relay now has everything through ``acked_seq``."""
+        now = self._clock()
+        self._samples.append((now, acked_seq))
+        while self._samples[0][0] < now - self._window:
+            self._samples.popleft()
+
+    def per_second(self) -> float | None:
+        """The recent rate, or None without two acknowledgements inside the window."""
+        now = self._clock()
+        recent = [(at, seq) for at, seq in self._samples if at >= now - self._window]
+        if len(recent) < 2 or now <= recent[0][0]:
+            return None
+        return (recent[-1][1] - recent[0][1]) / (now - recent[0][0])

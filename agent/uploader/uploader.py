@@ -31,7 +31,7 @@ from agent.uploader.relay_client import (
     TooLarge,
     Unavailable,
 )
-from agent.uploader.stats import UploaderStats
+from agent.uploader.stats import AckRate, UploaderStats
 
 if TYPE_CHECKING:
     from agent.queue.store import QueueStore
@@ -89,6 +89,7 @@ class Uploader:
         self._backoff_seconds = 0.0
         self._link_up = False
         self._failures_since_success = 0
+        self._ack_rate = AckRate()
 
     def stats(self) -> UploaderStats:
         """A snapshot for the health page and ``/metrics``."""
@@ -107,6 +108,8 @@ class Uploader:
             backoff_seconds=self._backoff_seconds,
             batch_max_events=self._max_events,
             link_up=self._link_up,
+            ack_rate_per_second=self._ack_rate.per_second(),
+            relay_clock_skew_seconds=self._relay.clock_skew_seconds,
         )
 
     async def run(self) -> None:
@@ -261,6 +264,7 @@ class Uploader:
             stored = highest
         if stored > self._ack_target:
             self._ack_target = stored
+            self._ack_rate.record(stored)
             self._ack_wanted.set()
         self._next_seq = stored + 1
         return alarm

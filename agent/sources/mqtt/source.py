@@ -59,6 +59,8 @@ class MqttStats:
     """Messages held without PUBACK right now (at most ``max_unacked_messages``)."""
     shed: int = 0
     """Telemetry events the queue dropped under its overflow policy."""
+    broker: str | None = None
+    """``host:port`` of the broker, so a person sees which one is meant."""
 
 
 @dataclass(slots=True)
@@ -349,6 +351,7 @@ class MqttSource:
             last_error=self._last_error,
             unacked=link.held if link is not None and link.is_open else 0,
             shed=self._shed,
+            broker=f"{self._cfg.host}:{self._cfg.port}",
         )
 
 
