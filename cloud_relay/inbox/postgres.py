@@ -8,22 +8,13 @@ fastest of COPY, ``executemany`` and ``unnest`` for 1,000-event batches (bench/i
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from cloud_relay.errors import (
-    ConfigError,
-    RejectedError,
-    RelayError,
-    SequenceGapError,
-    TransientError,
-)
+from cloud_relay.errors import RejectedError, SequenceGapError
 from cloud_relay.inbox.store import (
     GatewayInfo,
     GatewayKey,
@@ -33,8 +24,9 @@ from cloud_relay.inbox.store import (
     StoreResult,
     check_batch,
 )
-
-logger = logging.getLogger(__name__)
+from cloud_relay.storage.postgres import PostgresStore
+from cloud_relay.storage.postgres import redact_url as redact_url
+from cloud_relay.storage.schema import Schema
 
 # Each entry brings the schema from version N to N + 1; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -65,44 +57,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
+_SCHEMA = Schema("inbox", _MIGRATIONS)
 
 # Taken while migrating so replicas starting together do not race on CREATE TABLE.
 _MIGRATION_LOCK = 0x696E626F78  # "inbox"
 
-# Failures that may pass: connection lost or refused, serialization failure or deadlock (40),
-# disk full / out of memory / too many connections (53), shutdown or statement timeout (57),
-# I/O error (58), lock timeout (55P03), a read-only standby after a failover (25006).
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.TransactionRollbackError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.PostgresSystemError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.ReadOnlySQLTransactionError,
-)
-# Errors at connect time that no retry fixes.
-_MISCONFIGURED: tuple[type[BaseException], ...] = (
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidPasswordError,
-    asyncpg.ClientConfigurationError,
-)
-
 _EVENT_COLUMNS = ("gateway_id", "seq", "id", "type", "occurred_at", "received_at", "key_id", "body")
 _KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at"
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, fit for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 def _key(row: asyncpg.Record) -> GatewayKey:
@@ -115,7 +76,7 @@ def _key(row: asyncpg.Record) -> GatewayKey:
     )
 
 
-class PostgresInbox:
+class PostgresInbox(PostgresStore):
     """:class:`~cloud_relay.inbox.store.InboxStore` on PostgreSQL, safe across replicas."""
 
     def __init__(
@@ -126,59 +87,19 @@ class PostgresInbox:
         connect_timeout_seconds: float = 10.0,
         command_timeout_seconds: float = 30.0,
     ) -> None:
-        self._url = url
-        self._where = f"inbox {redact_url(url)}"
-        self._pool_size = pool_size
-        self._connect_timeout = connect_timeout_seconds
-        self._command_timeout = command_timeout_seconds
-        self._pool: asyncpg.Pool | None = None
+        super().__init__(
+            url,
+            _SCHEMA,
+            label="inbox",
+            migration_lock=_MIGRATION_LOCK,
+            pool_size=pool_size,
+            connect_timeout_seconds=connect_timeout_seconds,
+            command_timeout_seconds=command_timeout_seconds,
+        )
         self._batches = 0
         self._events_stored = 0
         self._events_replayed = 0
         self._gaps = 0
-        self._transient_errors = 0
-
-    async def open(self) -> None:
-        """Create the pool and bring the schema up to date (a no-op when already open)."""
-        if self._pool is not None:
-            return
-        with self._errors(opening=True):
-            pool = await asyncpg.create_pool(
-                self._url,
-                min_size=1,
-                max_size=self._pool_size,
-                timeout=self._connect_timeout,
-                command_timeout=self._command_timeout,
-            )
-        try:
-            with self._errors(opening=True):
-                await self._migrate(pool)
-        except BaseException:
-            pool.terminate()
-            raise
-        self._pool = pool
-
-    async def _migrate(self, pool: asyncpg.Pool) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute("CREATE TABLE IF NOT EXISTS inbox_schema (version integer NOT NULL)")
-            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM inbox_schema")
-            if version > len(_MIGRATIONS):
-                raise RelayError(
-                    f"{self._where} has schema version {version}, newer than this relay knows"
-                    f" ({len(_MIGRATIONS)}): upgrade the relay"
-                )
-            for number in range(version, len(_MIGRATIONS)):
-                for statement in _MIGRATIONS[number]:
-                    await conn.execute(statement)
-                await conn.execute("INSERT INTO inbox_schema (version) VALUES ($1)", number + 1)
-                logger.info("inbox schema migrated to version %d", number + 1)
-
-    async def close(self) -> None:
-        """Close the pool, waiting for connections in use to be released."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
 
     async def ping(self) -> None:
         """Raise TransientError unless a pooled connection answers."""
@@ -378,23 +299,3 @@ class PostgresInbox:
             gaps=self._gaps,
             transient_errors=self._transient_errors,
         )
-
-    def _conn(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("PostgresInbox is not open")
-        return self._pool
-
-    @contextmanager
-    def _errors(self, *, opening: bool = False) -> Iterator[None]:
-        """Translate asyncpg and socket errors into the relay's errors, at this one boundary."""
-        try:
-            yield
-        except _TRANSIENT as exc:
-            self._transient_errors += 1
-            raise TransientError(f"{self._where}: {type(exc).__name__}: {exc}") from exc
-        except _MISCONFIGURED as exc:
-            if opening:
-                raise ConfigError(f"[store] url: {self._where}: {exc}") from exc
-            raise RelayError(f"{self._where}: {exc}") from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise RelayError(f"{self._where}: {type(exc).__name__}: {exc}") from exc

@@ -1,29 +1,19 @@
 """The embedded inbox: one SQLite file in WAL mode, one writer, for a single relay replica.
 
-Timestamps are stored as RFC 3339 text in UTC with microseconds, so they sort as text and read
-well in the ``sqlite3`` shell during an audit.
+Timestamps are stored as RFC 3339 text in UTC (:mod:`cloud_relay.storage.timestamps`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 import aiosqlite
 
-from cloud_relay.errors import (
-    ConfigError,
-    RejectedError,
-    RelayError,
-    SequenceGapError,
-    TransientError,
-)
+from cloud_relay.errors import RejectedError, SequenceGapError
 from cloud_relay.inbox.store import (
     GatewayInfo,
     GatewayKey,
@@ -33,10 +23,9 @@ from cloud_relay.inbox.store import (
     StoreResult,
     check_batch,
 )
-
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
+from cloud_relay.storage.schema import Schema
+from cloud_relay.storage.sqlite import SqliteStore, fetch_rows
+from cloud_relay.storage.timestamps import format_utc, parse_utc
 
 # Each entry brings the schema from version N to N + 1; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -67,11 +56,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
-
-# SQLite primary result codes that describe a condition which may pass: busy or locked past the
-# timeout, out of memory, I/O error, disk full, cannot open a file (WAL, journal), lock protocol.
-_TRANSIENT_CODES = frozenset({5, 6, 7, 10, 13, 14, 15})
-_SQLITE_CANTOPEN = 14
+_SCHEMA = Schema("inbox", _MIGRATIONS)
 
 _INSERT_EVENT = (
     "INSERT INTO events (gateway_id, seq, id, type, occurred_at, received_at, key_id, body)"
@@ -81,31 +66,17 @@ _EVENT_COLUMNS = "gateway_id, seq, id, type, occurred_at, received_at, key_id, b
 _KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at"
 
 
-def _ts(value: datetime) -> str:
-    """``value`` in UTC as RFC 3339 text with microseconds (``...T06:00:00.001000+00:00``)."""
-    # Once per stored event: isoformat without ``timespec`` and no astimezone for a time that
-    # is UTC already cost a quarter less.
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    text = value.isoformat()
-    return text if value.microsecond else text[:-6] + ".000000+00:00"
-
-
-def _parse_ts(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def _key(row: sqlite3.Row) -> GatewayKey:
     return GatewayKey(
         key_id=row[0],
         gateway_id=row[1],
         public_key_pem=row[2],
         added_at=datetime.fromisoformat(row[3]),
-        revoked_at=_parse_ts(row[4]),
+        revoked_at=parse_utc(row[4]),
     )
 
 
-class SqliteInbox:
+class SqliteInbox(SqliteStore):
     """:class:`~cloud_relay.inbox.store.InboxStore` on one SQLite file (WAL, single writer)."""
 
     def __init__(
@@ -115,80 +86,29 @@ class SqliteInbox:
         durability: Literal["power", "process"] = "power",
         busy_timeout_seconds: float = 5.0,
     ) -> None:
-        self._path = path
-        self._synchronous = "FULL" if durability == "power" else "NORMAL"
-        self._busy_timeout_ms = int(busy_timeout_seconds * 1000)
-        self._db: aiosqlite.Connection | None = None
-        # One connection: every use is serialised so no call runs inside another's transaction.
-        self._lock = asyncio.Lock()
+        super().__init__(
+            path,
+            _SCHEMA,
+            label="inbox database",
+            durability=durability,
+            busy_timeout_seconds=busy_timeout_seconds,
+            user_version=True,
+        )
         self._batches = 0
         self._events_stored = 0
         self._events_replayed = 0
         self._gaps = 0
-        self._transient_errors = 0
-
-    async def open(self) -> None:
-        """Open the file (creating it), switch to WAL and bring the schema up to date."""
-        if self._db is not None:
-            return
-        if not self._path.parent.is_dir():
-            raise ConfigError(f"inbox database {self._path}: no directory {self._path.parent}")
-        try:
-            db = await aiosqlite.connect(self._path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-        try:
-            with self._errors():
-                await db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-                rows = list(await db.execute_fetchall("PRAGMA journal_mode = WAL"))
-                if rows[0][0].lower() != "wal":
-                    raise ConfigError(f"inbox database {self._path}: WAL mode is not available")
-                await db.execute(f"PRAGMA synchronous = {self._synchronous}")
-                await db.execute("PRAGMA foreign_keys = ON")
-                await self._migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
-
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            version = next(iter(await db.execute_fetchall("PRAGMA user_version")))[0]
-            if version > len(_MIGRATIONS):
-                raise RelayError(
-                    f"inbox database {self._path} has schema version {version}, newer than this"
-                    f" relay knows ({len(_MIGRATIONS)}): upgrade the relay"
-                )
-            for number in range(version, len(_MIGRATIONS)):
-                for statement in _MIGRATIONS[number]:
-                    await db.execute(statement)
-                logger.info("inbox schema migrated to version %d", number + 1)
-            await db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
-            await db.execute("COMMIT")
-        except BaseException:
-            await self._rollback(db)
-            raise
-
-    async def close(self) -> None:
-        """Close the connection after any write in flight (a no-op when not open)."""
-        async with self._lock:
-            db, self._db = self._db, None
-            if db is not None:
-                await db.close()
 
     async def ping(self) -> None:
         """Raise TransientError unless the file can be read."""
-        async with self._lock:
-            with self._errors():
-                await self._conn().execute_fetchall("SELECT 1 FROM gateways LIMIT 1")
+        await self._fetch("SELECT 1 FROM gateways LIMIT 1")
 
     async def store_batch(
         self, gateway_id: str, key_id: str, first_seq: int, events: Sequence[InboxEvent]
     ) -> StoreResult:
         """Store the events past the ack point in one IMMEDIATE transaction; see InboxStore."""
         check_batch(first_seq, events)
-        received_at = _ts(datetime.now(UTC))
+        received_at = format_utc(datetime.now(UTC))
 
         async def work(db: aiosqlite.Connection) -> StoreResult:
             acked = await self._lock_gateway(db, gateway_id)
@@ -203,7 +123,7 @@ class SqliteInbox:
                         e.seq,
                         e.id,
                         e.type,
-                        _ts(e.occurred_at),
+                        format_utc(e.occurred_at),
                         received_at,
                         key_id,
                         e.body,
@@ -225,10 +145,8 @@ class SqliteInbox:
         return result
 
     async def _lock_gateway(self, db: aiosqlite.Connection, gateway_id: str) -> int:
-        rows = list(
-            await db.execute_fetchall(
-                "SELECT acked_seq FROM gateways WHERE gateway_id = ?", (gateway_id,)
-            )
+        rows = await fetch_rows(
+            db, "SELECT acked_seq FROM gateways WHERE gateway_id = ?", (gateway_id,)
         )
         if rows:
             return int(rows[0][0])
@@ -252,24 +170,18 @@ class SqliteInbox:
 
     async def acked_seq(self, gateway_id: str) -> int:
         """Highest contiguous seq stored for the gateway (0 when none)."""
-        async with self._lock:
-            with self._errors():
-                rows = list(
-                    await self._conn().execute_fetchall(
-                        "SELECT acked_seq FROM gateways WHERE gateway_id = ?", (gateway_id,)
-                    )
-                )
+        rows = await self._fetch(
+            "SELECT acked_seq FROM gateways WHERE gateway_id = ?", (gateway_id,)
+        )
         return int(rows[0][0]) if rows else 0
 
     async def events_after(self, gateway_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
         """Stored events with seq > after_seq, in seq order, at most ``limit``."""
-        async with self._lock:
-            with self._errors():
-                rows = await self._conn().execute_fetchall(
-                    f"SELECT {_EVENT_COLUMNS} FROM events"
-                    " WHERE gateway_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (gateway_id, after_seq, limit),
-                )
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events"
+            " WHERE gateway_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (gateway_id, after_seq, limit),
+        )
         return [
             StoredEvent(
                 gateway_id=r[0],
@@ -291,17 +203,15 @@ class SqliteInbox:
             await db.execute(
                 "INSERT OR IGNORE INTO gateways (gateway_id) VALUES (?)", (gateway_id,)
             )
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT gateway_id, revoked_at FROM keys WHERE key_id = ?", (key_id,)
-                )
+            rows = await fetch_rows(
+                db, "SELECT gateway_id, revoked_at FROM keys WHERE key_id = ?", (key_id,)
             )
             if rows:
                 _check_existing_key(key_id, gateway_id, rows[0][0], rows[0][1] is not None)
             else:
                 await db.execute(
                     f"INSERT INTO keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, NULL)",
-                    (key_id, gateway_id, public_key_pem, _ts(datetime.now(UTC))),
+                    (key_id, gateway_id, public_key_pem, format_utc(datetime.now(UTC))),
                 )
 
         await self._write(work)
@@ -315,23 +225,16 @@ class SqliteInbox:
         return await self._revoke("gateway_id", gateway_id)
 
     async def _revoke(self, column: Literal["key_id", "gateway_id"], value: str) -> int:
-        async with self._lock:
-            with self._errors():
-                cursor = await self._conn().execute(
-                    f"UPDATE keys SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
-                    (_ts(datetime.now(UTC)), value),
-                )
-                return cursor.rowcount
+        async with self._connection() as db:
+            cursor = await db.execute(
+                f"UPDATE keys SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
+                (format_utc(datetime.now(UTC)), value),
+            )
+            return cursor.rowcount
 
     async def get_key(self, key_id: str) -> GatewayKey | None:
         """The key with this id, revoked or not."""
-        async with self._lock:
-            with self._errors():
-                rows = list(
-                    await self._conn().execute_fetchall(
-                        f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = ?", (key_id,)
-                    )
-                )
+        rows = await self._fetch(f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = ?", (key_id,))
         return _key(rows[0]) if rows else None
 
     async def list_gateways(self) -> list[GatewayInfo]:
@@ -345,17 +248,15 @@ class SqliteInbox:
 
     async def _gateways(self, gateway_id: str | None) -> list[GatewayInfo]:
         where, params = ("WHERE gateway_id = ?", (gateway_id,)) if gateway_id else ("", ())
-        async with self._lock:
-            with self._errors():
-                db = self._conn()
-                gateways = await db.execute_fetchall(
-                    f"SELECT gateway_id, acked_seq, last_seen_at FROM gateways {where}"
-                    " ORDER BY gateway_id",
-                    params,
-                )
-                keys = await db.execute_fetchall(
-                    f"SELECT {_KEY_COLUMNS} FROM keys {where} ORDER BY added_at, key_id", params
-                )
+        async with self._connection() as db:
+            gateways = await db.execute_fetchall(
+                f"SELECT gateway_id, acked_seq, last_seen_at FROM gateways {where}"
+                " ORDER BY gateway_id",
+                params,
+            )
+            keys = await db.execute_fetchall(
+                f"SELECT {_KEY_COLUMNS} FROM keys {where} ORDER BY added_at, key_id", params
+            )
         by_gateway: dict[str, list[GatewayKey]] = {}
         for row in keys:
             by_gateway.setdefault(row[1], []).append(_key(row))
@@ -363,7 +264,7 @@ class SqliteInbox:
             GatewayInfo(
                 gateway_id=g[0],
                 acked_seq=g[1],
-                last_seen_at=_parse_ts(g[2]),
+                last_seen_at=parse_utc(g[2]),
                 keys=tuple(by_gateway.get(g[0], ())),
             )
             for g in gateways
@@ -378,64 +279,6 @@ class SqliteInbox:
             gaps=self._gaps,
             transient_errors=self._transient_errors,
         )
-
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("SqliteInbox is not open")
-        return self._db
-
-    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``work`` in one IMMEDIATE transaction that ends in COMMIT or ROLLBACK even when
-        the caller is cancelled, so no half-open transaction is left on the shared connection."""
-        task = asyncio.ensure_future(self._transaction(work))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(_note_orphan)
-            raise
-
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._lock:
-            with self._errors():
-                db = self._conn()
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = await work(db)
-                    await db.execute("COMMIT")
-                except BaseException:
-                    await self._rollback(db)
-                    raise
-                return result
-
-    async def _rollback(self, db: aiosqlite.Connection) -> None:
-        if not db.in_transaction:
-            return
-        try:
-            await db.rollback()
-        except sqlite3.Error:
-            logger.warning("inbox rollback failed", exc_info=True)
-
-    def _translate(self, exc: sqlite3.Error) -> RelayError:
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        where = f"inbox database {self._path}"
-        if self._db is None and code == _SQLITE_CANTOPEN:
-            return ConfigError(f"{where}: cannot open ({exc}): does its directory exist?")
-        if code in _TRANSIENT_CODES:
-            self._transient_errors += 1
-            return TransientError(f"{where}: {exc}")
-        return RelayError(f"{where}: {exc}")
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-
-
-def _note_orphan(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("inbox write abandoned by its caller failed: %s", task.exception())
 
 
 def _check_existing_key(key_id: str, gateway_id: str, owner: str, revoked: bool) -> None:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
 
-from cloud_relay.errors import ConfigError, RelayError, TransientError
-from cloud_relay.inbox.postgres import redact_url
 from cloud_relay.posting.store import (
     AuditEntry,
     DeadLetter,
@@ -32,6 +29,8 @@ from cloud_relay.posting.store import (
     decode_json,
     encode_json,
 )
+from cloud_relay.storage.postgres import PostgresStore
+from cloud_relay.storage.schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -107,33 +106,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
+_SCHEMA = Schema("posting", _MIGRATIONS)
 
 # Advisory lock keys, one per purpose, distinct from the inbox's migration lock.
 _MIGRATION_LOCK = 0x706F7374696E67  # "posting"
 _INSERT_LOCK = 0x706F7374696E6769  # "postingi"
 _WRITER_LOCK = 0x706F7374696E6777  # "postingw"
 
-# Failures that may pass: connection lost or refused, serialization failure or deadlock (40),
-# disk full / out of memory / too many connections (53), shutdown or statement timeout (57),
-# I/O error (58), lock timeout (55P03), a read-only standby after a failover (25006).
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.TransactionRollbackError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.PostgresSystemError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.ReadOnlySQLTransactionError,
-)
-# Errors at connect time that no retry fixes.
-_MISCONFIGURED: tuple[type[BaseException], ...] = (
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.InvalidAuthorizationSpecificationError,
-    asyncpg.InvalidPasswordError,
-    asyncpg.ClientConfigurationError,
-)
 # What a broken or closed connection raises.
 _CONNECTION_LOST: tuple[type[BaseException], ...] = (
     OSError,
@@ -229,7 +208,7 @@ def _audit(row: asyncpg.Record) -> AuditEntry:
     )
 
 
-class PostgresPostingStore:
+class PostgresPostingStore(PostgresStore):
     """:class:`~cloud_relay.posting.store.PostingStore` on PostgreSQL."""
 
     def __init__(
@@ -240,60 +219,23 @@ class PostgresPostingStore:
         connect_timeout_seconds: float = 10.0,
         command_timeout_seconds: float = 30.0,
     ) -> None:
-        self._url = url
-        self._where = f"posting store {redact_url(url)}"
-        self._pool_size = pool_size
-        self._connect_timeout = connect_timeout_seconds
-        self._command_timeout = command_timeout_seconds
-        self._pool: asyncpg.Pool | None = None
+        super().__init__(
+            url,
+            _SCHEMA,
+            label="posting store",
+            migration_lock=_MIGRATION_LOCK,
+            pool_size=pool_size,
+            connect_timeout_seconds=connect_timeout_seconds,
+            command_timeout_seconds=command_timeout_seconds,
+        )
         self._lock_conn: asyncpg.Connection | None = None
         # The lock connection runs one query at a time; this also orders acquire and release.
         self._lock_guard = asyncio.Lock()
 
-    async def open(self) -> None:
-        """Create the pool and bring the posting tables up to date (a no-op when open)."""
-        if self._pool is not None:
-            return
-        with self._errors(opening=True):
-            pool = await asyncpg.create_pool(
-                self._url,
-                min_size=1,
-                max_size=self._pool_size,
-                timeout=self._connect_timeout,
-                command_timeout=self._command_timeout,
-            )
-        try:
-            with self._errors(opening=True):
-                await self._migrate(pool)
-        except BaseException:
-            pool.terminate()
-            raise
-        self._pool = pool
-
-    async def _migrate(self, pool: asyncpg.Pool) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS posting_schema (version integer NOT NULL)"
-            )
-            version = await conn.fetchval("SELECT coalesce(max(version), 0) FROM posting_schema")
-            if version > len(_MIGRATIONS):
-                raise RelayError(
-                    f"{self._where} has schema version {version}, newer than this relay knows"
-                    f" ({len(_MIGRATIONS)}): upgrade the relay"
-                )
-            for number in range(version, len(_MIGRATIONS)):
-                for statement in _MIGRATIONS[number]:
-                    await conn.execute(statement)
-                await conn.execute("INSERT INTO posting_schema (version) VALUES ($1)", number + 1)
-                logger.info("posting schema migrated to version %d", number + 1)
-
     async def close(self) -> None:
         """Release the writer lock and close the pool."""
         await self.release_writer_lock()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        await super().close()
 
     async def acquire_writer_lock(self) -> bool:
         """Try the writer advisory lock on a connection of its own, without waiting."""
@@ -737,22 +679,3 @@ class PostgresPostingStore:
                 order_key,
             )
         return [(_posting(row), decode_json(row["effect"] or "{}")) for row in rows]
-
-    def _conn(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("PostgresPostingStore is not open")
-        return self._pool
-
-    @contextmanager
-    def _errors(self, *, opening: bool = False) -> Iterator[None]:
-        """Translate asyncpg and socket errors into the relay's errors, at this one boundary."""
-        try:
-            yield
-        except _TRANSIENT as exc:
-            raise TransientError(f"{self._where}: {type(exc).__name__}: {exc}") from exc
-        except _MISCONFIGURED as exc:
-            if opening:
-                raise ConfigError(f"[store] url: {self._where}: {exc}") from exc
-            raise RelayError(f"{self._where}: {exc}") from exc
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise RelayError(f"{self._where}: {type(exc).__name__}: {exc}") from exc

@@ -8,21 +8,19 @@ it is released by the kernel when the process dies.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import json
 import logging
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 
-from cloud_relay.errors import ConfigError, RelayError, TransientError
+from cloud_relay.errors import ConfigError, TransientError
 from cloud_relay.posting.store import (
     AuditEntry,
     DeadLetter,
@@ -36,10 +34,11 @@ from cloud_relay.posting.store import (
     decode_json,
     encode_json,
 )
+from cloud_relay.storage.schema import Schema
+from cloud_relay.storage.sqlite import SqliteStore, fetch_rows
+from cloud_relay.storage.timestamps import format_utc, parse_utc
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Each entry brings the schema from version N to N + 1; append, never edit.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -112,11 +111,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
-
-# SQLite primary result codes that describe a condition which may pass: busy or locked past the
-# timeout, out of memory, I/O error, disk full, cannot open a file (WAL, journal), lock protocol.
-_TRANSIENT_CODES = frozenset({5, 6, 7, 10, 13, 14, 15})
-_SQLITE_CANTOPEN = 14
+_SCHEMA = Schema("posting", _MIGRATIONS)
 
 _EVENT_COLUMNS = "event_id, gateway_id, seq, order_key, type, occurred_at, body"
 _POSTING_COLUMNS = f"pid, {_EVENT_COLUMNS}"
@@ -135,12 +130,8 @@ _NO_PARKING = (
 
 
 def _ts(value: datetime) -> str:
-    """``value`` in UTC as RFC 3339 text with microseconds, so stored times sort as text."""
-    return aware(value).astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _parse_ts(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+    """``value`` as stored; ValueError when naive, since a wall time is no instant."""
+    return format_utc(aware(value))
 
 
 def _pending_of(alias: str) -> str:
@@ -172,11 +163,11 @@ def _order(row: sqlite3.Row) -> OrderState:
         intent=None if row["intent"] is None else decode_json(row["intent"]),
         parked=bool(row["parked"]),
         park_reason=row["park_reason"],
-        parked_since=_parse_ts(row["parked_since"]),
+        parked_since=parse_utc(row["parked_since"]),
         attempts=row["attempts"] or 0,
-        next_attempt_at=_parse_ts(row["next_attempt_at"]),
+        next_attempt_at=parse_utc(row["next_attempt_at"]),
         pending=row["pending"],
-        updated_at=_parse_ts(row["updated_at"]),
+        updated_at=parse_utc(row["updated_at"]),
     )
 
 
@@ -195,7 +186,7 @@ def _dead_letter(row: sqlite3.Row) -> DeadLetter:
         attempts=row["attempts"],
         dead_at=datetime.fromisoformat(row["dead_at"]),
         status=row["status"],
-        resolved_at=_parse_ts(row["resolved_at"]),
+        resolved_at=parse_utc(row["resolved_at"]),
         resolved_by=row["resolved_by"],
         resolution=row["resolution"],
     )
@@ -214,11 +205,7 @@ def _audit(row: sqlite3.Row) -> AuditEntry:
     )
 
 
-async def _rows(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    return list(await db.execute_fetchall(sql, params))
-
-
-class SqlitePostingStore:
+class SqlitePostingStore(SqliteStore):
     """:class:`~cloud_relay.posting.store.PostingStore` in one SQLite file (WAL)."""
 
     def __init__(
@@ -228,69 +215,22 @@ class SqlitePostingStore:
         durability: Literal["power", "process"] = "power",
         busy_timeout_seconds: float = 5.0,
     ) -> None:
-        self._path = path
-        self._where = f"posting store {path}"
+        super().__init__(
+            path,
+            _SCHEMA,
+            label="posting store",
+            durability=durability,
+            busy_timeout_seconds=busy_timeout_seconds,
+            user_version=False,
+            named_rows=True,
+        )
         self._lock_path = path.with_name(path.name + ".writer-lock")
-        self._synchronous = "FULL" if durability == "power" else "NORMAL"
-        self._busy_timeout_ms = int(busy_timeout_seconds * 1000)
-        self._db: aiosqlite.Connection | None = None
-        # One connection: every use is serialised so no call runs inside another's transaction.
-        self._lock = asyncio.Lock()
         self._lock_fd: int | None = None
-
-    async def open(self) -> None:
-        """Open the file (creating it), switch to WAL and bring the posting tables up to date."""
-        if self._db is not None:
-            return
-        if not self._path.parent.is_dir():
-            raise ConfigError(f"{self._where}: no directory {self._path.parent}")
-        try:
-            db = await aiosqlite.connect(self._path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-        try:
-            with self._errors():
-                db.row_factory = sqlite3.Row
-                await db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-                rows = await _rows(db, "PRAGMA journal_mode = WAL")
-                if rows[0][0].lower() != "wal":
-                    raise ConfigError(f"{self._where}: WAL mode is not available")
-                await db.execute(f"PRAGMA synchronous = {self._synchronous}")
-                await db.execute("PRAGMA foreign_keys = ON")
-                await self._migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
-
-    async def _migrate(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.execute("CREATE TABLE IF NOT EXISTS posting_schema (version INTEGER NOT NULL)")
-            rows = await _rows(db, "SELECT coalesce(max(version), 0) FROM posting_schema")
-            version = rows[0][0]
-            if version > len(_MIGRATIONS):
-                raise RelayError(
-                    f"{self._where} has schema version {version}, newer than this relay knows"
-                    f" ({len(_MIGRATIONS)}): upgrade the relay"
-                )
-            for number in range(version, len(_MIGRATIONS)):
-                for statement in _MIGRATIONS[number]:
-                    await db.execute(statement)
-                await db.execute("INSERT INTO posting_schema (version) VALUES (?)", (number + 1,))
-                logger.info("posting schema migrated to version %d", number + 1)
-            await db.execute("COMMIT")
-        except BaseException:
-            await self._rollback(db)
-            raise
 
     async def close(self) -> None:
         """Release the writer lock and close the connection after any call in flight."""
         await self.release_writer_lock()
-        async with self._lock:
-            db, self._db = self._db, None
-            if db is not None:
-                await db.close()
+        await super().close()
 
     async def acquire_writer_lock(self) -> bool:
         """``flock`` the lock file beside the database without waiting."""
@@ -338,9 +278,8 @@ class SqlitePostingStore:
 
     async def route_cursor(self, gateway_id: str) -> int:
         """Highest seq of the gateway routed into postings (0 when none)."""
-        async with self._lock:
-            with self._errors():
-                return await self._cursor(self._conn(), gateway_id)
+        async with self._connection() as db:
+            return await self._cursor(db, gateway_id)
 
     async def route_cursors(self) -> dict[str, int]:
         """The route cursor of every gateway routed so far."""
@@ -348,7 +287,7 @@ class SqlitePostingStore:
         return {row[0]: row[1] for row in rows}
 
     async def _cursor(self, db: aiosqlite.Connection, gateway_id: str) -> int:
-        rows = await _rows(
+        rows = await fetch_rows(
             db, "SELECT routed_seq FROM posting_cursor WHERE gateway_id = ?", (gateway_id,)
         )
         return int(rows[0][0]) if rows else 0
@@ -399,7 +338,7 @@ class SqlitePostingStore:
             "SELECT min(o.next_attempt_at) FROM orders o WHERE o.parked AND EXISTS"
             " (SELECT 1 FROM postings p WHERE p.order_key = o.order_key AND p.state = 'pending')"
         )
-        return _parse_ts(rows[0][0])
+        return parse_utc(rows[0][0])
 
     async def pending(self, order_key: str, limit: int) -> list[Posting]:
         """Pending postings of the order in pid order, at most ``limit``."""
@@ -412,12 +351,11 @@ class SqlitePostingStore:
 
     async def order_state(self, order_key: str) -> OrderState:
         """The order's state (defaults for an unknown order)."""
-        async with self._lock:
-            with self._errors():
-                return await self._order_state(self._conn(), order_key)
+        async with self._connection() as db:
+            return await self._order_state(db, order_key)
 
     async def _order_state(self, db: aiosqlite.Connection, order_key: str) -> OrderState:
-        rows = await _rows(
+        rows = await fetch_rows(
             db,
             f"SELECT k.order_key, {_ORDER_FIELDS}, {_pending_of('k')}"
             " FROM (SELECT ? AS order_key) k LEFT JOIN orders o USING (order_key)",
@@ -461,7 +399,7 @@ class SqlitePostingStore:
         ledger_json = encode_json(ledger)
 
         async def work(db: aiosqlite.Connection) -> None:
-            found = await _rows(
+            found = await fetch_rows(
                 db,
                 "SELECT pid FROM postings WHERE order_key = ? AND state = 'pending'"
                 " AND pid IN (SELECT value FROM json_each(?))",
@@ -519,7 +457,7 @@ class SqlitePostingStore:
             )
             if moved.rowcount != 1:
                 raise ValueError(f"order {order_key}: posting {pid} is not pending")
-            parking = await _rows(
+            parking = await fetch_rows(
                 db, "SELECT parked_since, attempts FROM orders WHERE order_key = ?", (order_key,)
             )
             failed_since, attempts = (parking[0][0] or at, parking[0][1]) if parking else (at, 0)
@@ -567,7 +505,7 @@ class SqlitePostingStore:
         async def work(db: aiosqlite.Connection) -> list[int]:
             replayed: list[int] = []
             for dead_letter_id in sorted(set(dead_letter_ids)):
-                rows = await _rows(
+                rows = await fetch_rows(
                     db,
                     f"SELECT {_EVENT_COLUMNS} FROM dead_letters WHERE id = ? AND status = 'dead'",
                     (dead_letter_id,),
@@ -598,7 +536,7 @@ class SqlitePostingStore:
         at = _ts(now)
 
         async def work(db: aiosqlite.Connection) -> bool:
-            rows = await _rows(
+            rows = await fetch_rows(
                 db,
                 "SELECT order_key, event_id FROM dead_letters WHERE id = ? AND status = 'dead'",
                 (dead_letter_id,),
@@ -676,71 +614,8 @@ class SqlitePostingStore:
         )
         return [(_posting(row), decode_json(row["effect"] or "{}")) for row in rows]
 
-    def _conn(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("SqlitePostingStore is not open")
-        return self._db
-
     async def _execute(self, sql: str, params: Sequence[Any]) -> None:
         async def work(db: aiosqlite.Connection) -> None:
             await db.execute(sql, params)
 
         await self._write(work)
-
-    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Rows of one read statement (one statement, one snapshot)."""
-        async with self._lock:
-            with self._errors():
-                return await _rows(self._conn(), sql, params)
-
-    async def _write(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``work`` in one IMMEDIATE transaction that ends in COMMIT or ROLLBACK even when
-        the caller is cancelled, so no half-open transaction is left on the shared connection.
-        IMMEDIATE takes the write lock up front, so a read inside never fails to upgrade."""
-        task = asyncio.ensure_future(self._transaction(work))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.add_done_callback(_note_orphan)
-            raise
-
-    async def _transaction(self, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        async with self._lock:
-            with self._errors():
-                db = self._conn()
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = await work(db)
-                    await db.execute("COMMIT")
-                except BaseException:
-                    await self._rollback(db)
-                    raise
-                return result
-
-    async def _rollback(self, db: aiosqlite.Connection) -> None:
-        if not db.in_transaction:
-            return
-        try:
-            await db.rollback()
-        except sqlite3.Error:
-            logger.warning("posting store rollback failed", exc_info=True)
-
-    def _translate(self, exc: sqlite3.Error) -> RelayError:
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        if self._db is None and code == _SQLITE_CANTOPEN:
-            return ConfigError(f"{self._where}: cannot open ({exc}): does its directory exist?")
-        if code in _TRANSIENT_CODES:
-            return TransientError(f"{self._where}: {exc}")
-        return RelayError(f"{self._where}: {exc}")
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-
-
-def _note_orphan(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("posting store call abandoned by its caller failed: %s", task.exception())

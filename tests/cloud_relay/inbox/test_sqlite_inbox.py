@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cloud_relay.errors import ConfigError, RelayError, TransientError
-from cloud_relay.inbox.sqlite import SqliteInbox, _ts
+from cloud_relay.inbox.sqlite import SqliteInbox
 from cloud_relay.inbox.store import StoreResult
+from cloud_relay.storage.timestamps import format_utc as _ts
 from tests.cloud_relay.inbox.harness import EventMaker
 
 
