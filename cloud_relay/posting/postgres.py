@@ -105,7 +105,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reason text
         )""",
     ),
+    # Each order's oldest pending posting, kept as postings come and go, so finding the next
+    # orders to post does not group a whole backlog.
+    (
+        """CREATE TABLE order_queue (
+            order_key text PRIMARY KEY,
+            head_pid bigint NOT NULL
+        )""",
+        "CREATE INDEX order_queue_head ON order_queue (head_pid)",
+        "INSERT INTO order_queue (order_key, head_pid)"
+        " SELECT order_key, min(pid) FROM postings WHERE state = 'pending' GROUP BY order_key",
+    ),
 )
+
 _SCHEMA = Schema("posting", _MIGRATIONS)
 
 # Advisory lock keys, one per purpose, distinct from the inbox's migration lock.
@@ -325,12 +337,19 @@ class PostgresPostingStore(PostgresStore):
                     gateway_id,
                 )
                 fresh = [p for p in postings if p.seq > cursor]
+                before = await conn.fetchval("SELECT coalesce(max(pid), 0) FROM postings")
                 await conn.executemany(
                     f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     [
                         (p.event_id, gateway_id, p.seq, p.order_key, p.type, p.occurred_at, p.body)
                         for p in fresh
                     ],
+                )
+                await conn.execute(
+                    "INSERT INTO order_queue (order_key, head_pid)"
+                    " SELECT order_key, min(pid) FROM postings WHERE pid > $1 GROUP BY order_key"
+                    " ON CONFLICT (order_key) DO NOTHING",
+                    before,
                 )
                 await conn.execute(
                     "UPDATE posting_cursor SET routed_seq = greatest(routed_seq, $2)"
@@ -346,10 +365,10 @@ class PostgresPostingStore(PostgresStore):
         """Order keys with pending postings, not parked or due, by their oldest pending pid."""
         with self._errors():
             rows = await self._conn().fetch(
-                "SELECT p.order_key FROM postings p LEFT JOIN orders o USING (order_key)"
-                " WHERE p.state = 'pending' AND (o.parked IS NOT TRUE OR o.next_attempt_at <= $1)"
-                " AND p.order_key <> ALL ($2::text[])"
-                " GROUP BY p.order_key ORDER BY min(p.pid) LIMIT $3",
+                "SELECT q.order_key FROM order_queue q LEFT JOIN orders o USING (order_key)"
+                " WHERE (o.parked IS NOT TRUE OR o.next_attempt_at <= $1)"
+                " AND q.order_key <> ALL ($2::text[])"
+                " ORDER BY q.head_pid LIMIT $3",
                 aware(now),
                 list(exclude),
                 limit,
@@ -446,6 +465,7 @@ class PostgresPostingStore(PostgresStore):
                     raise ValueError(
                         f"order {order_key}: postings {sorted(missing)} are not pending"
                     )
+                await _advance_head(conn, order_key)
                 await conn.execute(
                     "INSERT INTO orders (order_key, ledger, updated_at) VALUES ($1, $2, $3)"
                     " ON CONFLICT (order_key) DO UPDATE SET ledger = excluded.ledger,"
@@ -497,6 +517,7 @@ class PostgresPostingStore(PostgresStore):
                 )
                 if moved is None:
                     raise ValueError(f"order {order_key}: posting {pid} is not pending")
+                await _advance_head(conn, order_key)
                 parking = await conn.fetchrow(
                     "SELECT parked_since, attempts FROM orders WHERE order_key = $1 FOR UPDATE",
                     order_key,
@@ -569,6 +590,12 @@ class PostgresPostingStore(PostgresStore):
                         f"INSERT INTO postings ({_EVENT_COLUMNS})"
                         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pid",
                         *letter.values(),
+                    )
+                    await conn.execute(
+                        "INSERT INTO order_queue (order_key, head_pid) VALUES ($1, $2)"
+                        " ON CONFLICT (order_key) DO NOTHING",
+                        letter["order_key"],
+                        pid,
                     )
                     await conn.execute(
                         "UPDATE dead_letters SET status = 'replayed', resolved_at = $2,"
@@ -679,3 +706,16 @@ class PostgresPostingStore(PostgresStore):
                 order_key,
             )
         return [(_posting(row), decode_json(row["effect"] or "{}")) for row in rows]
+
+
+async def _advance_head(conn: Connection, order_key: str) -> None:
+    """Point the order's queue entry at its oldest pending posting, or drop it when none is."""
+    head = await conn.fetchval(
+        "SELECT min(pid) FROM postings WHERE order_key = $1 AND state = 'pending'", order_key
+    )
+    if head is None:
+        await conn.execute("DELETE FROM order_queue WHERE order_key = $1", order_key)
+    else:
+        await conn.execute(
+            "UPDATE order_queue SET head_pid = $2 WHERE order_key = $1", order_key, head
+        )

@@ -110,7 +110,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reason TEXT
         )""",
     ),
+    # Each order's oldest pending posting, kept as postings come and go, so finding the next
+    # orders to post does not group a whole backlog (0.5 s at 1,000,000 pending).
+    (
+        """CREATE TABLE order_queue (
+            order_key TEXT PRIMARY KEY,
+            head_pid INTEGER NOT NULL
+        )""",
+        "CREATE INDEX order_queue_head ON order_queue (head_pid)",
+        "INSERT INTO order_queue (order_key, head_pid)"
+        " SELECT order_key, min(pid) FROM postings WHERE state = 'pending' GROUP BY order_key",
+    ),
 )
+
 _SCHEMA = Schema("posting", _MIGRATIONS)
 
 _EVENT_COLUMNS = "event_id, gateway_id, seq, order_key, type, occurred_at, body"
@@ -305,8 +317,15 @@ class SqlitePostingStore(SqliteStore):
                 (p.event_id, gateway_id, p.seq, p.order_key, p.type, _ts(p.occurred_at), p.body)
                 for p in fresh
             ]
+            before = (await fetch_rows(db, "SELECT coalesce(max(pid), 0) FROM postings"))[0][0]
             await db.executemany(
                 f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            await db.execute(
+                "INSERT INTO order_queue (order_key, head_pid)"
+                " SELECT order_key, min(pid) FROM postings WHERE pid > ? GROUP BY order_key"
+                " ON CONFLICT (order_key) DO NOTHING",
+                (before,),
             )
             await db.execute(
                 "INSERT INTO posting_cursor (gateway_id, routed_seq) VALUES (?, ?)"
@@ -323,11 +342,10 @@ class SqlitePostingStore(SqliteStore):
     ) -> list[str]:
         """Order keys with pending postings, not parked or due, by their oldest pending pid."""
         rows = await self._fetch(
-            "SELECT p.order_key FROM postings p LEFT JOIN orders o USING (order_key)"
-            " WHERE p.state = 'pending'"
-            " AND (coalesce(o.parked, 0) = 0 OR o.next_attempt_at <= ?1)"
-            " AND p.order_key NOT IN (SELECT value FROM json_each(?2))"
-            " GROUP BY p.order_key ORDER BY min(p.pid) LIMIT ?3",
+            "SELECT q.order_key FROM order_queue q LEFT JOIN orders o USING (order_key)"
+            " WHERE (coalesce(o.parked, 0) = 0 OR o.next_attempt_at <= ?1)"
+            " AND q.order_key NOT IN (SELECT value FROM json_each(?2))"
+            " ORDER BY q.head_pid LIMIT ?3",
             (_ts(now), json.dumps(list(exclude)), limit),
         )
         return [row[0] for row in rows]
@@ -411,6 +429,7 @@ class SqlitePostingStore(SqliteStore):
             await db.executemany(
                 "UPDATE postings SET state = ?, applied_at = ?, effect = ? WHERE pid = ?", updates
             )
+            await _advance_head(db, order_key)
             await db.execute(
                 "INSERT INTO orders (order_key, ledger, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (order_key) DO UPDATE SET ledger = excluded.ledger, intent = NULL,"
@@ -457,6 +476,7 @@ class SqlitePostingStore(SqliteStore):
             )
             if moved.rowcount != 1:
                 raise ValueError(f"order {order_key}: posting {pid} is not pending")
+            await _advance_head(db, order_key)
             parking = await fetch_rows(
                 db, "SELECT parked_since, attempts FROM orders WHERE order_key = ?", (order_key,)
             )
@@ -515,6 +535,11 @@ class SqlitePostingStore(SqliteStore):
                 event, order_key = tuple(rows[0]), rows[0]["order_key"]
                 inserted = await db.execute(
                     f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", event
+                )
+                await db.execute(
+                    "INSERT INTO order_queue (order_key, head_pid) VALUES (?, ?)"
+                    " ON CONFLICT (order_key) DO NOTHING",
+                    (order_key, inserted.lastrowid),
                 )
                 await db.execute(
                     "UPDATE dead_letters SET status = 'replayed', resolved_at = ?,"
@@ -619,3 +644,19 @@ class SqlitePostingStore(SqliteStore):
             await db.execute(sql, params)
 
         await self._write(work)
+
+
+async def _advance_head(db: aiosqlite.Connection, order_key: str) -> None:
+    """Point the order's queue entry at its oldest pending posting, or drop it when none is."""
+    rows = await fetch_rows(
+        db,
+        "SELECT min(pid) FROM postings WHERE order_key = ? AND state = 'pending'",
+        (order_key,),
+    )
+    head = rows[0][0]
+    if head is None:
+        await db.execute("DELETE FROM order_queue WHERE order_key = ?", (order_key,))
+    else:
+        await db.execute(
+            "UPDATE order_queue SET head_pid = ? WHERE order_key = ?", (head, order_key)
+        )
