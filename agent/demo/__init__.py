@@ -1,4 +1,8 @@
-"""``edge-agent demo``: a simulated line, the agent and a relay, end to end on loopback."""
+"""``edge-agent demo``: a simulated line, the agent, a relay and Odoo, end to end on loopback.
+
+By default the relay posts into an Odoo sandbox it starts; the ``--odoo-*`` options post into a
+real Odoo instead.
+"""
 
 from __future__ import annotations
 
@@ -28,4 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the demo's working directory (queue, inbox, logs)"
+    )
+    parser.add_argument(
+        "--odoo-version",
+        type=int,
+        choices=(17, 18, 19),
+        default=18,
+        help="Odoo version the sandbox answers as (default 18)",
+    )
+    real = parser.add_argument_group(
+        "a real Odoo instead of the sandbox (all four or none; the account sets up the demo's "
+        "products, BOM and orders, and posts)"
+    )
+    real.add_argument("--odoo-url", metavar="URL", help="base URL, e.g. http://127.0.0.1:8069")
+    real.add_argument("--odoo-db", metavar="NAME", help="database")
+    real.add_argument("--odoo-login", metavar="LOGIN", help="login of the account")
+    real.add_argument(
+        "--odoo-api-key-file", metavar="PATH", help="file holding the account's API key"
     )

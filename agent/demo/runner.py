@@ -1,7 +1,9 @@
-"""Runs the demo: line simulator, MQTT feed, relay, WAN proxy and the agent, then checks totals.
+"""Runs the demo: line simulator, MQTT feed, relay, WAN proxy, agent and Odoo, then checks totals.
 
-The agent and the relay run as child processes exactly as they would in a plant, the agent
-configured from a TOML file; the demo watches the agent's ``/healthz`` and the relay's admin API.
+The agent, the relay and the Odoo sandbox run as child processes exactly as they would in a
+plant, the agent configured from a TOML file; the demo watches the agent's ``/healthz``, the
+relay's admin API and ``/metrics``, and at the end compares the line's own tally with what the
+relay stored and what Odoo holds.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import IO
 
 import httpx
 
+from agent.demo.comparison import compare, report_dead_letters
 from agent.demo.feed import (
+    BOLTS_PER_PART,
     COMPONENT,
     TOPIC,
     Broker,
@@ -30,14 +33,29 @@ from agent.demo.feed import (
     die_with_parent,
     mosquitto_path,
 )
-from agent.demo.line import NAMESPACE_URI, LineTally, SimulatedLine
+from agent.demo.line import NAMESPACE_URI, SimulatedLine
+from agent.demo.odoo import (
+    DemoError,
+    OdooTarget,
+    real_target,
+    relay_odoo_toml,
+    set_up_orders,
+    start_sandbox,
+)
+from agent.demo.progress import Watch, wait_until_drained, wait_until_written, watch_production
 from agent.demo.proxy import CuttableProxy
 from wire.keys import write_keypair
 
 GATEWAY_ID = "demo-line1"
 ADMIN_TOKEN = "demo-admin-token"
-ORDERS = [f"WH/MO/{n:05d}" for n in range(1, 100)]
 FINISHED = "WIDGET"
+WORKCENTER = "Line 1"
+"""The work centre of the line's state rule; Odoo's work orders on it get the time logs."""
+ORDER_QTY = 200
+"""Parts per order, on the line and in Odoo's MOs."""
+SECONDS_PER_ORDER = 10.0
+"""The line makes ORDER_QTY parts in a little more than this."""
+WRITER_LIMIT_SECONDS = 120.0
 
 
 def free_port() -> int:
@@ -46,13 +64,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def orders_for(duration_seconds: float) -> int:
+    """MOs enough for the line to never run out during the run."""
+    return int(duration_seconds // SECONDS_PER_ORDER) + 2
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Entry point of ``edge-agent demo``; the exit code says whether the totals agreed."""
+    target = real_target(args)
     workdir = Path(tempfile.mkdtemp(prefix="plant-link-demo-"))
-    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
-        return asyncio.run(_demo(args, workdir))
-    except KeyboardInterrupt:
+        return asyncio.run(_demo(args, workdir, target))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("\ndemo stopped")
         return 1
     finally:
@@ -112,7 +135,7 @@ name = "running"
 namespace_uri = "{NAMESPACE_URI}"
 identifier = "s=Line1.Running"
 rule = "state"
-workcenter = "Line 1"
+workcenter = "{WORKCENTER}"
 states = {{ true = "operation.started", false = "operation.paused" }}
 
 [[opcua.nodes]]
@@ -141,7 +164,7 @@ qty = "/qty"
     return text
 
 
-def _relay_toml(workdir: Path, port: int) -> str:
+def _relay_toml(workdir: Path, port: int, target: OdooTarget) -> str:
     return f"""
 [server]
 listen = "127.0.0.1:{port}"
@@ -155,11 +178,7 @@ token = "{ADMIN_TOKEN}"
 [log]
 format = "text"
 level = "WARNING"
-"""
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+{relay_odoo_toml(target)}"""
 
 
 class _Processes:
@@ -170,18 +189,31 @@ class _Processes:
         self._procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Output to ``NAME.log`` in the working directory."""
         with (self._workdir / f"{name}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+            return self._spawn(argv, log, subprocess.STDOUT)
+
+    def start_piped(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Standard output to the demo (the child's first line says where it listens), standard
+        error to ``NAME.log``."""
+        with (self._workdir / f"{name}.log").open("ab") as log:
+            return self._spawn(argv, subprocess.PIPE, log)
+
+    def _spawn(
+        self, argv: list[str], stdout: int | IO[bytes], stderr: int | IO[bytes]
+    ) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            argv,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         self._procs.append(proc)
         return proc
 
     def stop_all(self) -> None:
+        """SIGTERM to every child still running, then wait (a second call does nothing)."""
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -190,6 +222,9 @@ class _Processes:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 async def _wait_http(client: httpx.AsyncClient, url: str, limit_seconds: float) -> None:
@@ -199,41 +234,62 @@ async def _wait_http(client: httpx.AsyncClient, url: str, limit_seconds: float) 
             if (await client.get(url)).status_code < 500:
                 return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer within {limit_seconds:.0f} s")
+            raise DemoError(f"{url} did not answer within {limit_seconds:.0f} s")
         await asyncio.sleep(0.1)
 
 
-async def _demo(args: argparse.Namespace, workdir: Path) -> int:
-    py = sys.executable
+async def _demo(args: argparse.Namespace, workdir: Path, target: OdooTarget | None) -> int:
+    main = asyncio.current_task()
+    assert main is not None
+    # Stop on SIGTERM as on Ctrl-C: cancel this task only, so that the line keeps answering the
+    # agent while the processes stop.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     procs = _Processes(workdir)
+    try:
+        if target is None:
+            target = await start_sandbox(procs.start_piped, workdir, free_port(), args.odoo_version)
+        print(f"posting into {target.label}")
+        orders = await set_up_orders(
+            target,
+            orders_for(args.duration),
+            order_qty=ORDER_QTY,
+            finished=FINISHED,
+            component=COMPONENT,
+            component_per_unit=BOLTS_PER_PART,
+            workcenter=WORKCENTER,
+        )
+        print(f"{len(orders)} confirmed manufacturing orders in Odoo: {orders[0]} … {orders[-1]}")
+        return await _line_to_odoo(args, workdir, procs, target, orders)
+    finally:
+        procs.stop_all()
+
+
+async def _line_to_odoo(
+    args: argparse.Namespace,
+    workdir: Path,
+    procs: _Processes,
+    target: OdooTarget,
+    orders: list[str],
+) -> int:
+    py = sys.executable
     key = workdir / "gateway.pem"
     write_keypair(key)
     relay_port, health_port = free_port(), args.health_port or free_port()
-    (workdir / "relay.toml").write_text(_relay_toml(workdir, relay_port))
-    relay_cfg = ["--config", str(workdir / "relay.toml")]
+    relay_config = workdir / "relay.toml"
+    relay_config.write_text(_relay_toml(workdir, relay_port, target))
+    relay_cfg = ["--config", str(relay_config)]
+    register = ["gateway", "add", "--id", GATEWAY_ID, "--public-key", f"{key}.pub"]
     added = await asyncio.to_thread(
         subprocess.run,
-        [
-            py,
-            "-m",
-            "cloud_relay",
-            "gateway",
-            "add",
-            "--id",
-            GATEWAY_ID,
-            "--public-key",
-            f"{key}.pub",
-            *relay_cfg,
-        ],
+        [py, "-m", "cloud_relay", *register, *relay_cfg],
         capture_output=True,
         text=True,
         check=False,
     )
     if added.returncode != 0:
-        print(f"could not register the gateway with the relay:\n{added.stderr}", file=sys.stderr)
-        return 1
+        raise DemoError(f"could not register the gateway with the relay:\n{added.stderr}")
 
-    line = SimulatedLine(free_port(), ORDERS, seed=7)
+    line = SimulatedLine(free_port(), orders, seed=7)
     await line.start()
     broker: Broker | None = None
     binary = mosquitto_path()
@@ -252,163 +308,43 @@ async def _demo(args: argparse.Namespace, workdir: Path) -> int:
         )
     )
     stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
     try:
         procs.start("relay", [py, "-m", "cloud_relay", "run", *relay_cfg])
         procs.start("agent", [py, "-m", "agent", "run", "--config", str(workdir / "agent.toml")])
         async with httpx.AsyncClient(timeout=5) as client:
-            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            watch = Watch(client, health_port, relay_port, GATEWAY_ID, ADMIN_TOKEN, line.tally)
             await _wait_http(client, f"http://127.0.0.1:{relay_port}/healthz", 30)
             await _wait_http(client, f"http://127.0.0.1:{health_port}/healthz", 30)
             print(f"health page: http://127.0.0.1:{health_port}/   (working dir {workdir})")
-            tasks = [asyncio.create_task(line.run(stop))]
+            tasks.append(asyncio.create_task(line.run(stop, parts_per_order=ORDER_QTY)))
             if broker:
                 tasks.append(
                     asyncio.create_task(ConsumptionFeed(broker.port, line.tally).run(stop))
                 )
-            await _produce(args, client, proxy, health_port, relay_port, admin, line.tally)
+            await watch_production(args, watch, proxy)
             stop.set()
             await asyncio.gather(*tasks)
             await proxy.restore()
             print("line stopped; waiting for the agent to drain its queue …")
-            await _drain(client, health_port, relay_port, admin, line.tally)
-            return await _compare(client, relay_port, admin, line.tally)
+            drained = await wait_until_drained(watch)
+            print("agent drained; waiting for the relay to post the rest into Odoo …")
+            written = await wait_until_written(watch, WRITER_LIMIT_SECONDS)
+            agree = await compare(watch, target, COMPONENT)
+            dead = await report_dead_letters(watch, relay_config)
+            return 0 if drained and written and agree and not dead else 1
     finally:
+        # Processes first, while the line still answers the agent's goodbye (in a thread: the
+        # line's OPC UA server runs on this loop). Run as root, mosquitto drops its privileges,
+        # which clears the signal that would stop it with the demo: only stop() does.
         stop.set()
-        procs.stop_all()
+        try:
+            await asyncio.to_thread(procs.stop_all)
+        finally:
+            if broker:
+                broker.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await proxy.close()
         await line.stop()
-        if broker:
-            broker.stop()
-
-
-async def _status(
-    client: httpx.AsyncClient, health_port: int, relay_port: int, admin: dict[str, str]
-) -> tuple[dict[str, Any], int]:
-    agent: dict[str, Any] = {}
-    with contextlib.suppress(httpx.HTTPError, ValueError):
-        agent = (await client.get(f"http://127.0.0.1:{health_port}/healthz")).json()
-    relay_acked = -1
-    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-        gw = (
-            await client.get(
-                f"http://127.0.0.1:{relay_port}/v1/gateways/{GATEWAY_ID}", headers=admin
-            )
-        ).json()
-        relay_acked = int(gw["acked_seq"])
-    return agent, relay_acked
-
-
-def _progress(
-    elapsed: float, tally: LineTally, agent: dict[str, Any], relay_acked: int, cut: bool
-) -> str:
-    comps = agent.get("components", {})
-    queue = comps.get("queue", {})
-    return (
-        f"{elapsed:5.0f}s  line {sum(tally.good.values()):5d} good {sum(tally.scrap.values()):3d}"
-        f" scrap | agent read {queue.get('enqueued_total', 0):5d}"
-        f" queued {queue.get('pending', 0):5d}"
-        f" | relay stored through seq {relay_acked:5d} | {agent.get('status', '?'):5s}"
-        f"{'  WAN CUT' if cut else ''}"
-    )
-
-
-async def _produce(
-    args: argparse.Namespace,
-    client: httpx.AsyncClient,
-    proxy: CuttableProxy,
-    health_port: int,
-    relay_port: int,
-    admin: dict[str, str],
-    tally: LineTally,
-) -> None:
-    start = time.monotonic()
-    outage_at = args.duration / 2 - args.outage_seconds / 2
-    outage_until = outage_at + args.outage_seconds
-    while (elapsed := time.monotonic() - start) < args.duration:
-        if args.outage_seconds > 0 and outage_at <= elapsed < outage_until and not proxy.is_cut:
-            print("--- WAN outage: the link to the relay is cut ---")
-            await proxy.cut()
-        elif proxy.is_cut and elapsed >= outage_until:
-            print("--- WAN restored ---")
-            await proxy.restore()
-        agent, relay_acked = await _status(client, health_port, relay_port, admin)
-        print(_progress(elapsed, tally, agent, relay_acked, proxy.is_cut), flush=True)
-        await asyncio.sleep(1.0)
-
-
-async def _drain(
-    client: httpx.AsyncClient,
-    health_port: int,
-    relay_port: int,
-    admin: dict[str, str],
-    tally: LineTally,
-    limit_seconds: float = 120.0,
-) -> None:
-    deadline = time.monotonic() + limit_seconds
-    start = time.monotonic()
-    settled, last_line = 0, ""
-    while time.monotonic() < deadline:
-        agent, relay_acked = await _status(client, health_port, relay_port, admin)
-        queue = agent.get("components", {}).get("queue", {})
-        line = _progress(time.monotonic() - start, tally, agent, relay_acked, False)
-        if line.split("s ", 1)[1] != last_line:
-            print(line, flush=True)
-            last_line = line.split("s ", 1)[1]
-        acked = queue.get("acked_seq", -1)
-        done = queue.get("pending") == 0 and relay_acked == acked
-        settled = settled + 1 if done else 0
-        if settled >= 2:  # two quiet readings: the sources have delivered their last values
-            return
-        await asyncio.sleep(1.0)
-    print(f"the queue did not drain within {limit_seconds:.0f} s", file=sys.stderr)
-
-
-async def _relay_totals(
-    client: httpx.AsyncClient, relay_port: int, admin: dict[str, str]
-) -> dict[str, Counter[str]]:
-    totals: dict[str, Counter[str]] = {"good": Counter(), "scrap": Counter(), "consumed": Counter()}
-    after = 0
-    while True:
-        resp = await client.get(
-            f"http://127.0.0.1:{relay_port}/v1/gateways/{GATEWAY_ID}/events",
-            params={"after_seq": after, "limit": 1000},
-            headers=admin,
-        )
-        resp.raise_for_status()
-        events = resp.json()["events"]
-        if not events:
-            return totals
-        for item in events:
-            event = item.get("event", item)
-            data = event["data"]
-            if event["type"] == "production.reported":
-                totals["good"][data["order"]] += data["qty"]
-            elif event["type"] == "scrap.reported":
-                totals["scrap"][data["order"]] += data["qty"]
-            elif event["type"] == "material.consumed":
-                totals["consumed"][data["order"]] += data["qty"]
-            after = max(after, int(event["seq"]))
-
-
-async def _compare(
-    client: httpx.AsyncClient, relay_port: int, admin: dict[str, str], tally: LineTally
-) -> int:
-    totals = await _relay_totals(client, relay_port, admin)
-    line_side = {"good": tally.good, "scrap": tally.scrap, "consumed": tally.consumed}
-    print(f"\n{'order':<14}{'what':<10}{'line':>8}{'relay':>8}")
-    ok = True
-    for order in tally.orders:
-        for what in ("good", "scrap", "consumed"):
-            made, got = line_side[what][order], totals[what][order]
-            if what == "consumed" and not made and not got:
-                continue
-            mark = "" if made == got else "  MISMATCH"
-            ok = ok and made == got
-            print(f"{order:<14}{what:<10}{made:>8g}{got:>8g}{mark}")
-    print(f"\n{COMPONENT} consumption comes over MQTT; parts and scrap over OPC UA.")
-    print(
-        "totals agree: every count the line made is at the relay exactly once"
-        if ok
-        else "totals DISAGREE"
-    )
-    return 0 if ok else 1
