@@ -1,9 +1,10 @@
-"""The relay's HTTP application: batch ingest, health, metrics and the admin API."""
+"""The relay's HTTP application: batch ingest, health, metrics, the admin API and page."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cloud_relay import __version__
 from cloud_relay.admin.api import install_admin_api
 from cloud_relay.admin.deadletters import deadletters_router
+from cloud_relay.admin.page import AdminPage
 from cloud_relay.config import ServerConfig
 from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
@@ -20,6 +22,9 @@ from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthRes
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.store import PostingStore
 from wire.batch import BATCH_PATH
+
+if TYPE_CHECKING:
+    from cloud_relay.posting.worker import WriterStats
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +45,13 @@ def build_app(
     metrics: RelayMetrics | None = None,
     posting_store: PostingStore | None = None,
     on_stored: Callable[[], None] | None = None,
+    writer_stats: Callable[[], WriterStats] | None = None,
 ) -> FastAPI:
     """The ASGI app of one replica; the stores are opened and closed by the caller.
 
     Without ``posting_store`` (no Odoo writer configured) the dead-letter routes answer 503.
-    ``on_stored`` is called after a batch stored new events (it wakes the Odoo writer).
+    ``on_stored`` is called after a batch stored new events (it wakes the Odoo writer);
+    ``writer_stats`` is the writer's ``stats()``, for the admin page's status.
     """
     metrics = metrics or RelayMetrics()
     metrics.watch_inbox(store.stats)
@@ -104,6 +111,13 @@ def build_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_admin_api(app, store, admin_token, routers=[deadletters_router(lambda: posting_store)])
+    AdminPage(
+        store,
+        admin_token,
+        posting_store=posting_store,
+        metrics=metrics,
+        writer_stats=writer_stats,
+    ).install(app)
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR
