@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from agent import __version__
 from agent.config import AgentSettings
 from agent.errors import ConfigError
 from agent.health.server import HealthServer
+from agent.notify import Notifier
 from agent.queue.store import QueueStore
 from agent.supervisor import Supervisor
 from agent.uploader.uploader import Uploader
@@ -21,8 +23,22 @@ from wire.keys import key_id, load_private_key
 log = logging.getLogger(__name__)
 
 
-async def run_agent(settings: AgentSettings, *, install_signal_handlers: bool = True) -> None:
-    """Run every configured component until cancelled (or SIGTERM/SIGINT)."""
+#: Pause between attempts to reach the health server while waiting for it to serve.
+_READY_POLL_SECONDS = 0.02
+
+
+async def run_agent(
+    settings: AgentSettings,
+    *,
+    install_signal_handlers: bool = True,
+    notifier: Notifier | None = None,
+) -> None:
+    """Run every configured component until cancelled (or SIGTERM/SIGINT).
+
+    ``notifier`` (by default from ``NOTIFY_SOCKET``) hears READY=1 once the health server
+    accepts connections, WATCHDOG=1 while the queue writer answers, and STOPPING=1.
+    """
+    notifier = notifier or Notifier()
     try:
         private_key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
@@ -74,9 +90,46 @@ async def run_agent(settings: AgentSettings, *, install_signal_handlers: bool = 
                 tg.create_task(supervisors[name].run(run), name=name)
             if health is not None:
                 tg.create_task(health.serve(), name="health")
+            if notifier.enabled:
+                tg.create_task(
+                    _notify(notifier, queue, settings.health.listen, f"gateway {gateway_id}"),
+                    name="notify",
+                )
     finally:
+        notifier.stopping("stopping: closing the queue")
         await queue.close()
         log.info("edge agent stopped", extra={"gateway_id": gateway_id})
+
+
+async def _notify(notifier: Notifier, queue: QueueStore, listen: str, what: str) -> None:
+    """READY=1 once the health page serves (at once without one), then watchdog pings."""
+    if listen:
+        await _wait_until_accepting(listen)
+    notifier.ready(f"serving: {what}")
+
+    def status() -> str:
+        stats = queue.stats()
+        text = f"serving: {what}, {stats.pending} events queued"
+        return f"{text}; {stats.last_error}" if stats.last_error else text
+
+    await notifier.run_watchdog(queue.ping, what="queue writer", status=status)
+
+
+async def _wait_until_accepting(listen: str) -> None:
+    """Return once ``host:port`` accepts a TCP connection (the server has no start-up hook)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            await asyncio.sleep(_READY_POLL_SECONDS)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
 
 
 def _stop_on_signals(task: asyncio.Task[Any] | None) -> None:

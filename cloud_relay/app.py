@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import uvicorn
 
@@ -17,6 +17,7 @@ from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
+from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.store import PostingStore
 from cloud_relay.posting.worker import OdooWriter
@@ -50,7 +51,32 @@ async def opened_posting_store(config: StoreConfig) -> AsyncIterator[PostingStor
 
 
 class RelayServer(uvicorn.Server):
-    """uvicorn that leaves signal handling to its host (see :func:`run_relay`)."""
+    """uvicorn that leaves signal handling to its host (see :func:`run_relay`).
+
+    ``on_started`` runs once the listener accepts requests, ``on_stopping`` when shutdown
+    begins: the systemd notifications READY=1 and STOPPING=1.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        on_started: Callable[[], None] | None = None,
+        on_stopping: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+        self._on_stopping = on_stopping
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._on_stopping is not None:
+            self._on_stopping()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -95,12 +121,21 @@ def bind_socket(listen: str) -> socket.socket:
     return sock
 
 
-async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = True) -> None:
+async def run_relay(
+    settings: RelaySettings,
+    *,
+    install_signal_handlers: bool = True,
+    notifier: Notifier | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation): finish in-flight requests, close the store.
 
     Raises ``OSError`` when the listen address cannot be bound and
-    :class:`~cloud_relay.errors.RelayError` when the store cannot be opened.
+    :class:`~cloud_relay.errors.RelayError` when the store cannot be opened. ``notifier`` (by
+    default from ``NOTIFY_SOCKET``) hears READY=1 once requests are served, watchdog pings from
+    the event loop, and STOPPING=1.
     """
+    notifier = notifier or Notifier()
+    listen = settings.server.listen
     token = settings.admin.resolve_token()
     if token is None:
         log.warning("no admin token configured: the admin API answers 503")
@@ -123,10 +158,16 @@ async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = 
             metrics=metrics,
             posting_store=posting,
             on_stored=writer.wake if writer is not None else None,
+            writer_stats=writer.stats if writer is not None else None,
         )
-        server = RelayServer(uvicorn_config(app, settings.server.listen))
-        sock = bind_socket(settings.server.listen)
+        server = RelayServer(
+            uvicorn_config(app, listen),
+            on_started=lambda: notifier.ready(f"serving on {listen}"),
+            on_stopping=lambda: notifier.stopping("stopping: finishing in-flight requests"),
+        )
+        sock = bind_socket(listen)
         writer_task = asyncio.create_task(writer.run()) if writer is not None else None
+        watchdog = asyncio.create_task(notifier.run_watchdog(), name="watchdog")
         try:
             if install_signal_handlers:
                 _stop_on_signals(server)
@@ -138,6 +179,9 @@ async def run_relay(settings: RelaySettings, *, install_signal_handlers: bool = 
             )
             await server.serve(sockets=[sock])
         finally:
+            notifier.stopping("stopping: closing the store")
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
             sock.close()
             if writer_task is not None:
                 writer_task.cancel()

@@ -273,6 +273,16 @@ class QueueStore:
 
     # -------------------------------------------------------------------------------- stats
 
+    async def ping(self) -> bool:
+        """Whether the writer is alive and its thread answers; the watchdog's liveness probe.
+
+        Waits behind transactions already queued on the thread: a writer stuck in one never
+        answers, so callers bound the wait with a timeout.
+        """
+        if self._closing or self._closed:
+            return False
+        return await self._writer.ping()
+
     def stats(self) -> QueueStats:
         """A snapshot from memory: cheap enough for every health check and scrape."""
         m = self._m

@@ -99,6 +99,16 @@ class Writer:
         if self._work_events >= self._cfg.commit_max_events:
             self._batch_ready.set()
 
+    async def ping(self) -> bool:
+        """Whether the group-commit task lives and its thread answers (after queued work).
+
+        Cancelling the wait is safe: the probe itself does nothing on the connection.
+        """
+        if self._closing or self._dead is not None or self._task is None or self._task.done():
+            return False
+        await self._db.submit(_answer)
+        return True
+
     async def close(self) -> None:
         """Commit what is pending, stop the tasks; the caller closes the connection."""
         self._closing = True
@@ -297,6 +307,10 @@ class Writer:
                 m.first_seq, m.first_created = out.first_seq, out.first_created
             self._notify()
         self._recovery.poke()
+
+
+def _answer(conn: sqlite3.Connection) -> None:
+    """The liveness probe's round trip: runs on the writer's thread, touches nothing."""
 
 
 def _is_no_space(exc: BaseException) -> bool:

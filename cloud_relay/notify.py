@@ -1,0 +1,98 @@
+"""systemd's notify protocol (sd_notify(3)), spoken directly: readiness, watchdog, status.
+
+Under ``Type=notify`` systemd counts the relay started only at ``READY=1``, and with
+``WatchdogSec=`` it restarts a relay whose ``WATCHDOG=1`` pings stop. Messages are datagrams
+to the socket named in ``NOTIFY_SOCKET`` (``@name``: the abstract namespace). Without it (a
+terminal, a container) every call does nothing. The agent has its own copy of these lines:
+neither program imports the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable, Mapping
+
+log = logging.getLogger(__name__)
+
+#: Longest a notify datagram may block the event loop (systemd reads its socket promptly).
+SEND_TIMEOUT_SECONDS = 1.0
+
+
+class Notifier:
+    """Tells the service manager that started this process how it is doing."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        """Read ``NOTIFY_SOCKET`` and ``WATCHDOG_USEC`` from ``environ`` (the process's)."""
+        env = os.environ if environ is None else environ
+        self._address = _socket_address(env.get("NOTIFY_SOCKET", ""))
+        self.watchdog_seconds = _watchdog_seconds(env) if self._address else None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a service manager listens."""
+        return self._address is not None
+
+    def send(self, *assignments: str) -> None:
+        """Send ``KEY=value`` lines in one datagram; a failure is logged, not raised."""
+        if self._address is None:
+            return
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                sock.settimeout(SEND_TIMEOUT_SECONDS)
+                sock.sendto("\n".join(assignments).encode(), self._address)
+        except OSError as exc:
+            log.warning("cannot notify the service manager: %s", exc)
+
+    def ready(self, status: str) -> None:
+        """The relay serves: systemd finishes starting the unit."""
+        self.send("READY=1", _status(status))
+
+    def status(self, status: str) -> None:
+        """A one-line state for ``systemctl status``."""
+        self.send(_status(status))
+
+    def stopping(self, status: str = "stopping") -> None:
+        """The relay is shutting down on purpose."""
+        self.send("STOPPING=1", _status(status))
+
+    async def run_watchdog(self, status: Callable[[], str] | None = None) -> None:
+        """Ping every half ``WatchdogSec`` from the event loop, so a blocked loop misses it.
+
+        ``status`` refreshes the unit's status line at each ping. Returns at once when no
+        watchdog is configured.
+        """
+        if self.watchdog_seconds is None:
+            return
+        interval = self.watchdog_seconds / 2
+        while True:
+            self.send("WATCHDOG=1", *([_status(status())] if status else []))
+            await asyncio.sleep(interval)
+
+
+def _status(text: str) -> str:
+    return "STATUS=" + " ".join(text.split())
+
+
+def _socket_address(value: str) -> str | None:
+    if value.startswith("@"):
+        return "\0" + value[1:]
+    if value.startswith("/"):
+        return value
+    if value:
+        log.warning("NOTIFY_SOCKET=%s is not a path or an abstract name: not notifying", value)
+    return None
+
+
+def _watchdog_seconds(env: Mapping[str, str]) -> float | None:
+    """``WATCHDOG_USEC`` in seconds, when it is meant for this process (``WATCHDOG_PID``)."""
+    pid = env.get("WATCHDOG_PID")
+    if pid and pid != str(os.getpid()):
+        return None
+    try:
+        usec = int(env.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return None
+    return usec / 1_000_000 if usec > 0 else None
