@@ -1,7 +1,8 @@
 """A plant, an inbox, a posting store, the writer and a sandbox Odoo, wired for one test.
 
 ``WRITER_REAL_ODOO`` points the same tests at a real Odoo run by hand instead of the sandbox:
-``URL,TEMPLATE_DB,MASTER_PASSWORD,ADMIN_KEY_FILE,CONNECTOR_LOGIN,CONNECTOR_KEY_FILE``. Each test
+``URL,TEMPLATE_DB,MASTER_PASSWORD,ADMIN_KEY_FILE,CONNECTOR_LOGIN,CONNECTOR_KEY_FILE``, and
+``WRITER_REAL_ODOO_VERSION`` its major version (default 18). Each test
 then works in a fresh copy of the template database (``db.duplicate_database``), which must
 have mrp and stock installed and both API keys. Tests that need the sandbox's fault injection
 are skipped there.
@@ -149,6 +150,8 @@ class Rig:
 
 
 REAL_ODOO = os.environ.get("WRITER_REAL_ODOO", "")
+#: The major version of that real Odoo; only the tests of that version run against it.
+REAL_ODOO_VERSION = int(os.environ.get("WRITER_REAL_ODOO_VERSION", "18"))
 
 
 @dataclass(frozen=True)
@@ -223,8 +226,8 @@ async def rig(
     start: bool = True,
 ) -> AsyncIterator[Rig]:
     """A sandbox Odoo, an inbox and posting store in one SQLite file, and a running writer."""
-    if REAL_ODOO and version != 18:
-        pytest.skip("the real Odoo run by hand is 18.0")
+    if REAL_ODOO and version != REAL_ODOO_VERSION:
+        pytest.skip(f"the real Odoo run by hand is {REAL_ODOO_VERSION}")
     async with (
         _odoo(version) as (sandbox, handle),
         httpx.AsyncClient(base_url=handle.base_url, timeout=60) as http,

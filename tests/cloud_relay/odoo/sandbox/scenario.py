@@ -103,11 +103,20 @@ async def template_of(x: Rpc, product_id: int) -> int:
     return template_id
 
 
+async def stock_location(x: Rpc) -> int:
+    """The id of WH/Stock (8 in the sandbox and a real 18.0 demo database, 5 in a real 19.0 one)."""
+    rows = await x(
+        "stock.location", "search_read", [["complete_name", "=", "WH/Stock"]], fields=["id"]
+    )
+    location: int = rows[0]["id"]
+    return location
+
+
 async def count_stock(x: Rpc, product_id: int, quantity: float, lot: int | None = None) -> None:
     """Set on-hand quantity at WH/Stock through an inventory count."""
     values: dict[str, Any] = {
         "product_id": product_id,
-        "location_id": 8,
+        "location_id": await stock_location(x),
         "inventory_quantity": quantity,
     }
     if lot:
@@ -123,7 +132,7 @@ async def on_hand(x: Rpc, product_id: int) -> dict[str, float]:
         "read",
         [product_id],
         fields=["qty_available", "free_qty", "outgoing_qty", "virtual_available"],
-        context={"location": 8},
+        context={"location": await stock_location(x)},
     )
     return {k: v for k, v in rows[0].items() if k != "id"}
 
