@@ -28,6 +28,7 @@ REFUSAL_REASONS = (
     "wrong_gateway",
     "sequence_gap",
     "store_unavailable",
+    "client_disconnected",
 )
 
 _STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

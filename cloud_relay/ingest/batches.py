@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from cloud_relay.config import ServerConfig
@@ -113,6 +113,12 @@ class BatchEndpoint:
             )
         except BodyTooLargeError as exc:
             raise _Refusal(413, "body_too_large", {"error": str(exc)}) from exc
+        except ClientDisconnect as exc:
+            # The gateway's link dropped mid-upload (a WAN cut): nobody reads this answer and
+            # the gateway sends the batch again, so it is counted, not an error of the relay.
+            raise _Refusal(
+                400, "client_disconnected", {"error": "the client went away while sending"}
+            ) from exc
         sender = await self._verify(request, raw)
         context.update(key_id=sender.key_id, gateway_id=sender.gateway_id)
         batch, events = await asyncio.to_thread(self._decode, raw, encoding)

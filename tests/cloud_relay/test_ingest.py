@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 import zstandard
@@ -21,6 +24,7 @@ from tests.cloud_relay.support import (
     register,
     signed_headers,
     upload,
+    wait_until,
 )
 from wire.batch import BATCH_PATH, parse_batch
 from wire.events import Event
@@ -226,6 +230,31 @@ async def test_oversized_body_without_content_length_is_413(relay: Relay, gatewa
 
     response = await relay.client.post(relay.url + BATCH_PATH, content=chunks(), headers=headers)
     assert response.status_code == 413
+    await assert_nothing_new(relay, [], 0)
+
+
+async def test_client_gone_mid_body_is_counted_not_an_error(
+    relay: Relay, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A gateway whose WAN link drops while it sends a batch: routine, not a relay error.
+    body = batch_body(GW, 1, 20)
+    headers = signed_headers(gateway, relay.url + BATCH_PATH, body)
+    host, port = urlsplit(relay.url).hostname, urlsplit(relay.url).port
+    _, writer = await asyncio.open_connection(host, port)
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(
+        f"POST {BATCH_PATH} HTTP/1.1\r\nHost: {host}\r\n{head}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body[: len(body) // 2]
+    )
+    await writer.drain()
+    writer.transport.abort()
+
+    def counted() -> bool:
+        return relay.metrics.stats().refused_by_reason.get("client_disconnected") == 1
+
+    await wait_until(counted, "the cut-off batch counted as refused")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     await assert_nothing_new(relay, [], 0)
 
 
