@@ -130,6 +130,38 @@ class SandboxProcess:
         """Start counting calls from zero (to leave out the set-up)."""
         (await self._client.delete("/sandbox/calls")).raise_for_status()
 
+    async def add_fault(self, rule: dict[str, Any]) -> None:
+        """Arm a fault rule (``POST /sandbox/faults``; the kinds are in
+        ``cloud_relay/odoo/sandbox/faults.py``)."""
+        (await self._control("POST", "/sandbox/faults", rule)).raise_for_status()
+
+    async def fault_rules(self) -> list[dict[str, Any]]:
+        """The armed rules, each with the calls it still concerns (``remaining``)."""
+        response = await self._control("GET", "/sandbox/faults")
+        response.raise_for_status()
+        rules: list[dict[str, Any]] = response.json()["rules"]
+        return rules
+
+    async def clear_faults(self) -> None:
+        """Disarm every fault rule."""
+        (await self._control("DELETE", "/sandbox/faults")).raise_for_status()
+
+    async def _control(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """A control request, retried while the sandbox is not listening (a
+        ``refuse_connections`` rule stops it for a while)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_SECONDS
+        while True:
+            self.alive()
+            try:
+                return await self._client.request(method, path, json=body)
+            except httpx.TransportError:
+                if loop.time() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
+
     async def stop(self) -> None:
         """SIGTERM the sandbox and reap it (SIGKILL when it lingers)."""
         if self._http is not None:
