@@ -3,8 +3,11 @@
 Run by hand: ``python3 bench/agent_rss.py``. ``AGENT_RSS_EVENTS`` (default 1,000,000) events are
 put in the queue first; then ``edge-agent run`` starts with the relay unreachable (so nothing
 drains), an MQTT subscription on a private mosquitto and, with ``--opcua``, an OPC UA endpoint
-(asyncua is imported only when OPC UA is configured). Its RSS is read from /proc after it has
-settled. Prints one line per case.
+(asyncua is imported only when OPC UA is configured). Its RSS is read from /proc every half
+second while it settles (``--settle-seconds``, default 15) and the peak is reported. Beside it,
+in the same run: a bare interpreter (the floor of any Python agent) and an interpreter that has
+only imported the agent's main modules (CLI, composition root, the configured sources).
+Prints one line per case.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -26,6 +30,8 @@ from agent.queue.config import QueueConfig
 from agent.queue.model import NewEvent
 from agent.queue.store import QueueStore
 from wire.keys import write_keypair
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -50,7 +56,8 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_agent(workdir: Path, mqtt_port: int, opcua: bool) -> float:
+def run_agent(workdir: Path, mqtt_port: int, opcua: bool, settle_seconds: float) -> float:
+    """Peak RSS in MB of ``edge-agent run`` over ``settle_seconds``."""
     config = workdir / "agent.toml"
     text = (
         f'[gateway]\nid = "gw-rss"\nsigning_key_file = "{workdir}/gw.pem"\n'
@@ -70,7 +77,7 @@ def run_agent(workdir: Path, mqtt_port: int, opcua: bool) -> float:
     proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(config)])
     try:
         peak = 0.0
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + settle_seconds
         while time.monotonic() < deadline:
             peak = max(peak, rss_mb(proc.pid))
             time.sleep(0.5)
@@ -80,11 +87,43 @@ def run_agent(workdir: Path, mqtt_port: int, opcua: bool) -> float:
         proc.wait(timeout=20)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--opcua", action="store_true", help="also configure an OPC UA source")
-    args = parser.parse_args()
-    count = int(os.environ.get("AGENT_RSS_EVENTS", "1000000"))
+#: Prints the interpreter's own RSS in kB after the given imports.
+_RSS_SELF = (
+    "import pathlib\n"
+    "print(next(l.split()[1] for l in pathlib.Path('/proc/self/status').read_text().splitlines()"
+    " if l.startswith('VmRSS:')))"
+)
+
+
+def interpreter_mb(imports: str) -> float:
+    """RSS in MB of a fresh interpreter after ``imports`` (Python source; may be empty)."""
+    out = subprocess.run(
+        [sys.executable, "-c", imports + "\n" + _RSS_SELF],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return int(out.stdout.strip()) / 1024
+
+
+def agent_imports(opcua: bool) -> str:
+    """The agent's main modules for the configuration run_agent writes: the CLI, the
+    composition root and the configured sources (not what they import lazily at start)."""
+    modules = ["agent.cli", "agent.app", "agent.sources.mqtt.source"]
+    if opcua:
+        modules.append("agent.sources.opcua.source")
+    return "\n".join(f"import {m}" for m in modules)
+
+
+def run(
+    events: int = 1_000_000, opcua: bool = False, settle_seconds: float = 15.0
+) -> dict[str, Any]:
+    """Idle, then with ``events`` queued; the interpreter floors beside; printed and returned."""
+    label = " +opcua" if opcua else ""
+    floor = interpreter_mb("")
+    imported = interpreter_mb(agent_imports(opcua))
+    print(f"bare interpreter: {floor:.1f} MB; agent modules imported{label}: {imported:.1f} MB")
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         workdir = Path(tmp)
         write_keypair(workdir / "gw.pem")
@@ -94,16 +133,35 @@ def main() -> None:
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
         broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
         try:
-            idle = run_agent(workdir, port, args.opcua)
-            print(f"agent RSS, empty queue{' +opcua' if args.opcua else ''}: {idle:.1f} MB")
+            idle = run_agent(workdir, port, opcua, settle_seconds)
+            print(f"agent RSS, empty queue{label}: {idle:.1f} MB", flush=True)
             started = time.monotonic()
-            asyncio.run(fill(workdir / "state" / "queue.db", count))
-            print(f"filled {count:,} events in {time.monotonic() - started:.0f} s")
-            loaded = run_agent(workdir, port, args.opcua)
-            print(f"agent RSS, {count:,} queued{' +opcua' if args.opcua else ''}: {loaded:.1f} MB")
+            asyncio.run(fill(workdir / "state" / "queue.db", events))
+            fill_seconds = time.monotonic() - started
+            print(f"filled {events:,} events in {fill_seconds:.0f} s", flush=True)
+            loaded = run_agent(workdir, port, opcua, settle_seconds)
+            print(f"agent RSS, {events:,} queued{label}: {loaded:.1f} MB")
         finally:
             broker.terminate()
             broker.wait()
+    return {
+        "events": events,
+        "opcua": opcua,
+        "idle_mb": idle,
+        "loaded_mb": loaded,
+        "interpreter_mb": floor,
+        "imports_mb": imported,
+        "fill_seconds": fill_seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--opcua", action="store_true", help="also configure an OPC UA source")
+    parser.add_argument("--settle-seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    count = int(os.environ.get("AGENT_RSS_EVENTS", "1000000"))
+    run(count, args.opcua, args.settle_seconds)
 
 
 if __name__ == "__main__":

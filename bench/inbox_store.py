@@ -1,6 +1,7 @@
 """Throughput of InboxStore.store_batch for SqliteInbox and PostgresInbox, beside baselines.
 
-Run by hand: ``python3 bench/inbox_store.py [--batches 40] [--batch-size 1000] [--rounds 3]``.
+Run by hand: ``python3 bench/inbox_store.py [--batches 40] [--batch-size 1000] [--rounds 3]
+[--no-postgres]``.
 Baselines in the same run: raw ``sqlite3`` executemany into the same schema (same pragmas), and
 the three ways to put a batch into PostgreSQL (COPY, executemany, INSERT … SELECT unnest).
 Needs PostgreSQL at ``BENCH_POSTGRES`` (default postgres@127.0.0.1:5432); it creates and drops
@@ -22,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -172,24 +173,19 @@ def median_rate(timings: list[Timing]) -> tuple[float, float]:
     return wall, cpu
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    total = args.batches * args.batch_size
-    events = make_events(total, "gw")
-    batches = [events[i : i + args.batch_size] for i in range(0, total, args.batch_size)]
+async def measure(
+    batches: list[list[InboxEvent]], rounds: int, postgres: bool
+) -> dict[str, list[Timing]]:
+    """Every store and baseline over the same batches, ``rounds`` times."""
     results: dict[str, list[Timing]] = {}
-
     db_name = f"bench_inbox_{uuid.uuid4().hex[:10]}"
     db_url = urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{db_name}"))
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
+    admin = await asyncpg.connect(ADMIN_URL) if postgres else None
+    if admin is not None:
+        await admin.execute(f'CREATE DATABASE "{db_name}"')
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for n in range(args.rounds):
+            for n in range(rounds):
                 for durability, sync in DURABILITIES:
                     results.setdefault(f"raw sqlite3, synchronous={sync}", []).append(
                         bench_raw_sqlite(Path(tmp) / f"raw-{sync}-{n}.db", batches, sync)
@@ -202,6 +198,8 @@ async def main() -> None:
                         await bench_store(sqlite_inbox, batches, "gw")
                     )
                     await sqlite_inbox.close()
+                if admin is None:
+                    continue
                 pg_inbox = PostgresInbox(db_url, pool_size=2)
                 await pg_inbox.open()
                 results.setdefault("PostgresInbox (COPY)", []).append(
@@ -217,14 +215,38 @@ async def main() -> None:
                         await bench_pg_insert(db_url, fn, make_batches(batches), f"raw-{name}-{n}")
                     )
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
+        if admin is not None:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            await admin.close()
+    return results
 
-    print(f"{args.batches} batches x {args.batch_size} events, median of {args.rounds} rounds")
+
+def run(
+    batches: int = 40, batch_size: int = 1000, rounds: int = 3, postgres: bool = True
+) -> dict[str, Any]:
+    """Measure and print the table; returns events/s (wall) and events per CPU-second by row."""
+    total = batches * batch_size
+    events = make_events(total, "gw")
+    split = [events[i : i + batch_size] for i in range(0, total, batch_size)]
+    results = asyncio.run(measure(split, rounds, postgres))
+    print(f"{batches} batches x {batch_size} events, median of {rounds} rounds")
     print(f"{'what':42} {'events/s (wall)':>16} {'events per CPU-s':>17}")
+    out: dict[str, Any] = {"events": total, "batch_size": batch_size, "rows": {}}
     for name, timings in results.items():
         wall, cpu = median_rate(timings)
+        out["rows"][name] = {"rate": wall, "events_per_cpu_second": cpu}
         print(f"{name:42} {wall:16,.0f} {cpu:17,.0f}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-postgres", action="store_true", help="the SQLite rows only")
+    args = parser.parse_args()
+    run(args.batches, args.batch_size, args.rounds, not args.no_postgres)
 
 
 def make_batches(batches: list[list[InboxEvent]]) -> list[list[InboxEvent]]:
@@ -236,4 +258,4 @@ def make_batches(batches: list[list[InboxEvent]]) -> list[list[InboxEvent]]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -4,9 +4,10 @@ Run by hand from the repository root::
 
     python3 bench/mqtt_ingest.py
 
-Environment: ``BENCH_MESSAGES`` (default 200000), ``BENCH_RUNS`` (default 1; medians are shown),
-``BENCH_DURABILITY`` (``power`` or ``process``, default ``power``), ``BENCH_PROFILE`` (a file:
-write a cProfile of the last MQTT 3.1.1 backlog drain there).
+or through ``python -m bench`` (which calls :func:`run`). Environment: ``BENCH_MESSAGES``
+(default 200000), ``BENCH_RUNS`` (default 1; medians are shown), ``BENCH_DURABILITY``
+(``power`` or ``process``, default ``power``), ``BENCH_PROFILE`` (a file: write a cProfile of
+the last MQTT 3.1.1 backlog drain there).
 
 Backlog cases: N QoS 1 messages of 200 bytes of JSON, on three topics, are published into a
 persistent session on a fresh mosquitto, then drained: by ``mosquitto_sub -q 1 -c -C N`` (the
@@ -23,20 +24,22 @@ import asyncio
 import cProfile
 import os
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.queue.config import QueueConfig
 from agent.queue.store import QueueStore
@@ -44,10 +47,6 @@ from agent.sources.mqtt.config import MqttConfig, MqttSubscription
 from agent.sources.mqtt.source import MqttSource
 from tests.fixtures.mosquitto import Mosquitto, running_mosquitto
 
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "200000"))
-RUNS = int(os.environ.get("BENCH_RUNS", "1"))
-DURABILITY: Any = os.environ.get("BENCH_DURABILITY", "power")
-PROFILE = os.environ.get("BENCH_PROFILE")
 TOPICS = ("plant/line1/produced", "plant/line2/produced", "plant/line3/produced")
 FILTER = "plant/+/produced"
 PAYLOAD_BYTES = 200
@@ -55,6 +54,7 @@ PAYLOAD_BYTES = 200
 PUB_CHUNK = 50_000
 CLIENT_ID = "bench-receiver"
 
+Durability = Literal["power", "process"]
 Result = tuple[float, float | None]  # seconds, CPU seconds of this process (None: not measured)
 
 
@@ -125,10 +125,15 @@ def agent_config(broker: Mosquitto, protocol: Any) -> MqttConfig:
 
 
 async def _run_source(
-    broker: Mosquitto, state: Path, protocol: str, count: int, during: Callable[[], None] | None
+    broker: Mosquitto,
+    state: Path,
+    protocol: str,
+    durability: Durability,
+    count: int,
+    during: Callable[[], None] | None,
 ) -> Result:
     queue = await QueueStore.open(
-        state / "queue.db", "gw-bench", QueueConfig(durability=DURABILITY)
+        state / "queue.db", "gw-bench", QueueConfig(durability=durability)
     )
     source = MqttSource(agent_config(broker, protocol), queue, CLIENT_ID)
     cpu0 = cpu_seconds()
@@ -155,13 +160,17 @@ async def _run_source(
     return elapsed, cpu
 
 
-def drain_source(protocol: str, profile: str | None = None) -> Callable[..., Result]:
+def drain_source(
+    protocol: str, durability: Durability, profile: str | None = None
+) -> Callable[..., Result]:
     def drain(broker: Mosquitto, count: int, during: Callable[[], None] | None) -> Result:
         profiler = cProfile.Profile() if profile else None
         if profiler:
             profiler.enable()
         with tempfile.TemporaryDirectory(prefix="mqtt-bench-queue-") as state:
-            result = asyncio.run(_run_source(broker, Path(state), protocol, count, during))
+            result = asyncio.run(
+                _run_source(broker, Path(state), protocol, durability, count, during)
+            )
         if profiler:
             profiler.disable()
             profiler.dump_stats(str(profile))
@@ -175,7 +184,7 @@ def drain_paho(threaded: bool) -> Callable[..., Result]:
 
     def drain(broker: Mosquitto, count: int, during: Callable[[], None] | None) -> Result:
         client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=CLIENT_ID,
             clean_session=False,
             protocol=paho.MQTTv311,
@@ -214,7 +223,7 @@ async def _paho_on_asyncio(
     client: paho.Client, done: threading.Event, during: Callable[[], None] | None
 ) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
-    sock = client.socket()
+    sock = cast(socket.socket, client.socket())
 
     def readable() -> None:
         for _ in range(1000):
@@ -222,7 +231,11 @@ async def _paho_on_asyncio(
                 break
 
     loop.add_reader(sock, readable)
-    client.on_socket_register_write = lambda *_: loop.call_soon(client.loop_write)
+
+    def register_write(*_: object) -> None:
+        loop.call_soon(client.loop_write)
+
+    client.on_socket_register_write = register_write
     client.loop_write()
     publisher = asyncio.create_task(asyncio.to_thread(during)) if during else None
     while not done.is_set():
@@ -240,75 +253,123 @@ async def _paho_on_asyncio(
 Drain = Callable[[Mosquitto, int, Callable[[], None] | None], Result]
 
 
-def backlog(drain: Drain, protocol: str, tmp: Path) -> Result:
+def backlog(drain: Drain, protocol: str, count: int, tmp: Path) -> Result:
     with running_mosquitto(tmp) as broker:
         make_session(broker, protocol)
-        publish(broker, MESSAGES)
-        return drain(broker, MESSAGES, None)
+        publish(broker, count)
+        return drain(broker, count, None)
 
 
-def live(drain: Drain, protocol: str, tmp: Path) -> Result:
+def live(drain: Drain, protocol: str, count: int, tmp: Path) -> Result:
     with running_mosquitto(tmp) as broker:
         make_session(broker, protocol)
-        return drain(broker, MESSAGES, lambda: publish(broker, MESSAGES))
+        return drain(broker, count, lambda: publish(broker, count))
 
 
-def publish_alone(tmp: Path) -> Result:
+def publish_alone(count: int, tmp: Path) -> Result:
     with running_mosquitto(tmp) as broker:
         started = time.perf_counter()
-        publish(broker, MESSAGES)
+        publish(broker, count)
         return time.perf_counter() - started, None
 
 
-def main() -> None:
-    profile_path = PROFILE
-    cases: list[tuple[str, Callable[[Path], Result]]] = [
-        ("backlog: mosquitto_sub -q 1 -c", lambda t: backlog(drain_mosquitto_sub, "5", t)),
-        ("backlog: MqttSource -> QueueStore, MQTT 5", lambda t: backlog(drain_source("5"), "5", t)),
-        (
-            "backlog: MqttSource -> QueueStore, MQTT 3.1.1",
-            lambda t: backlog(drain_source("3.1.1", profile_path), "3.1.1", t),
+Case = Callable[[int, Path], Result]
+
+
+def all_cases(durability: Durability, profile: str | None) -> dict[str, Case]:
+    """Every case by name; ``profile`` gets a cProfile of the MQTT 3.1.1 backlog drain."""
+    return {
+        "backlog: mosquitto_sub -q 1 -c": lambda n, t: backlog(drain_mosquitto_sub, "5", n, t),
+        "backlog: MqttSource -> QueueStore, MQTT 5": lambda n, t: backlog(
+            drain_source("5", durability), "5", n, t
         ),
-        ("backlog: paho thread, count+ack only", lambda t: backlog(drain_paho(True), "3.1.1", t)),
-        (
-            "backlog: paho on asyncio, count+ack only",
-            lambda t: backlog(drain_paho(False), "3.1.1", t),
+        "backlog: MqttSource -> QueueStore, MQTT 3.1.1": lambda n, t: backlog(
+            drain_source("3.1.1", durability, profile), "3.1.1", n, t
         ),
-        ("live: mosquitto_pub alone (no subscriber)", publish_alone),
-        ("live: mosquitto_sub -q 1 -c", lambda t: live(drain_mosquitto_sub, "5", t)),
-        ("live: MqttSource -> QueueStore, MQTT 5", lambda t: live(drain_source("5"), "5", t)),
-        (
-            "live: MqttSource -> QueueStore, MQTT 3.1.1",
-            lambda t: live(drain_source("3.1.1"), "3.1.1", t),
+        "backlog: paho thread, count+ack only": lambda n, t: backlog(
+            drain_paho(True), "3.1.1", n, t
         ),
-    ]
+        "backlog: paho on asyncio, count+ack only": lambda n, t: backlog(
+            drain_paho(False), "3.1.1", n, t
+        ),
+        "live: mosquitto_pub alone (no subscriber)": publish_alone,
+        "live: mosquitto_sub -q 1 -c": lambda n, t: live(drain_mosquitto_sub, "5", n, t),
+        "live: MqttSource -> QueueStore, MQTT 5": lambda n, t: live(
+            drain_source("5", durability), "5", n, t
+        ),
+        "live: MqttSource -> QueueStore, MQTT 3.1.1": lambda n, t: live(
+            drain_source("3.1.1", durability), "3.1.1", n, t
+        ),
+    }
+
+
+def run(
+    messages: int = 200_000,
+    runs: int = 1,
+    durability: Durability = "power",
+    profile: str | None = None,
+    only: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Run the cases (``only``: those whose names start with one of these), print the table.
+
+    Returns per case: median seconds, msg/s, ratio to mosquitto_sub in the same mode (backlog or
+    live; None for mosquitto_sub's own rows and cases without it), CPU µs per message.
+    """
+    cases = {
+        name: case
+        for name, case in all_cases(durability, profile).items()
+        if only is None or name.startswith(tuple(only))
+    }
     seconds: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}
-    for _ in range(RUNS):
-        for name, case in cases:
+    for _ in range(runs):
+        for name, case in cases.items():
             with tempfile.TemporaryDirectory(prefix="mqtt-bench-") as tmp:
-                elapsed, used = case(Path(tmp))
+                elapsed, used = case(messages, Path(tmp))
             seconds.setdefault(name, []).append(elapsed)
             if used is not None:
                 cpu.setdefault(name, []).append(used)
-            print(f"  {name}: {MESSAGES / elapsed:,.0f} msg/s", file=sys.stderr)
+            print(f"  {name}: {messages / elapsed:,.0f} msg/s", file=sys.stderr)
     print(
-        f"\nMQTT QoS 1 ingest, {MESSAGES:,} x {PAYLOAD_BYTES} B on {len(TOPICS)} topics, queue "
-        f"durability={DURABILITY}, median of {RUNS} run(s), {os.cpu_count()} CPUs, "
+        f"\nMQTT QoS 1 ingest, {messages:,} x {PAYLOAD_BYTES} B on {len(TOPICS)} topics, queue "
+        f"durability={durability}, median of {runs} run(s), {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"{'case':<48} {'seconds':>8} {'msg/s':>9} {'ratio':>6} {'CPU us/msg':>10}")
     baseline: dict[str, float] = {}
+    result: dict[str, Any] = {"messages": messages, "durability": durability, "cases": {}}
     for name, values in seconds.items():
         median = statistics.median(values)
-        rate = MESSAGES / median
+        rate = messages / median
         kind = name.split(":")[0]
         if "mosquitto_sub" in name:
             baseline[kind] = rate
-        ratio = f"{rate / baseline[kind]:.2f}" if kind in baseline else ""
-        per_msg = f"{statistics.median(cpu[name]) / MESSAGES * 1e6:.1f}" if name in cpu else ""
-        print(f"{name:<48} {median:>8.2f} {rate:>9,.0f} {ratio:>6} {per_msg:>10}")
+        ratio = rate / baseline[kind] if kind in baseline and "mosquitto_sub" not in name else None
+        per_msg = statistics.median(cpu[name]) / messages * 1e6 if name in cpu else None
+        result["cases"][name] = {
+            "seconds": median,
+            "rate": rate,
+            "baseline_rate": baseline.get(kind),
+            "ratio": ratio,
+            "cpu_us": per_msg,
+        }
+        shown_ratio = f"{rate / baseline[kind]:.2f}" if kind in baseline else ""
+        shown_cpu = f"{per_msg:.1f}" if per_msg is not None else ""
+        print(f"{name:<48} {median:>8.2f} {rate:>9,.0f} {shown_ratio:>6} {shown_cpu:>10}")
     print("ratio: msg/s against mosquitto_sub in the same mode; CPU: this process only")
+    return result
+
+
+def main() -> None:
+    durability: Durability = (
+        "process" if os.environ.get("BENCH_DURABILITY") == "process" else "power"
+    )
+    run(
+        messages=int(os.environ.get("BENCH_MESSAGES", "200000")),
+        runs=int(os.environ.get("BENCH_RUNS", "1")),
+        durability=durability,
+        profile=os.environ.get("BENCH_PROFILE"),
+    )
 
 
 if __name__ == "__main__":

@@ -467,7 +467,8 @@ def print_table(results: dict[str, tuple[list[Run], float]], args: argparse.Name
     print("command: " + shlex.join([Path(sys.executable).name, *sys.argv]))
 
 
-async def bench(args: argparse.Namespace) -> None:
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """Every target's runs and raw rate; prints the table and returns the figures."""
     results: dict[str, tuple[list[Run], float]] = {}
     with tempfile.TemporaryDirectory(prefix="odoo-post-bench-") as tmp:
         directory = Path(tmp)
@@ -480,10 +481,33 @@ async def bench(args: argparse.Namespace) -> None:
                 "odoo", lambda: real_odoo(args), args, directory, fresh=False
             )
     print_table(results, args)
+    return {
+        "events": args.events,
+        "orders": args.orders,
+        "rate": args.rate,
+        "targets": {
+            name: {
+                "raw_calls_per_second": raw,
+                "runs": [
+                    {
+                        "max_fold": run.max_fold,
+                        "events": run.events,
+                        "seconds": run.seconds,
+                        "rate": run.rate,
+                        "calls": run.calls,
+                        "calls_per_event": run.calls_per_event,
+                        "lag": run.lag,
+                    }
+                    for run in runs
+                ],
+            }
+            for name, (runs, raw) in results.items()
+        },
+    }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--orders", type=int, default=10)
     parser.add_argument("--events", type=int, default=3000, help="per run")
     parser.add_argument(
@@ -503,6 +527,22 @@ def main() -> None:
     real.add_argument("--admin-login", default="admin")
     real.add_argument("--admin-key-file", help="API key of an account that creates master data")
     real.add_argument("--master-password", help="work in a copy of --db, dropped afterwards")
+    return parser
+
+
+def run(**options: Any) -> dict[str, Any]:
+    """The sandbox runs with the command line's defaults, overridden by ``options``
+    (``events=1000``, ``rate=500``...); returns the figures per target and run."""
+    args = build_parser().parse_args([])
+    for name, value in options.items():
+        if not hasattr(args, name):
+            raise TypeError(f"unknown option {name!r}")
+        setattr(args, name, value)
+    return asyncio.run(bench(args))
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.odoo_url and not (args.db and args.login and args.api_key_file and args.admin_key_file):
         parser.error("--odoo-url needs --db, --login, --api-key-file and --admin-key-file")

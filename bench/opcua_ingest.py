@@ -4,6 +4,7 @@ Run by hand from the repository root::
 
     python3 bench/opcua_ingest.py
 
+or through ``python -m bench`` (which calls :func:`run`).
 An asyncua server in a child process holds ``BENCH_TAGS`` UInt32 tags (default 1000) and writes
 every one of them ``BENCH_HZ`` times a second (default 10), each write one more part. Each case
 connects to it afresh, lets the initial values pass, then measures ``BENCH_SECONDS`` (default 10):
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import resource
@@ -48,13 +50,8 @@ from agent.sources.opcua.config import OpcuaConfig
 from agent.sources.opcua.source import OpcuaSource
 from tests.fixtures.opcua_server import NAMESPACE, OpcuaTestServer, bulk_identifier, free_port
 
-TAGS = int(os.environ.get("BENCH_TAGS", "1000"))
-HZ = float(os.environ.get("BENCH_HZ", "10"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
-DURABILITY: Literal["power", "process"] = (
-    "process" if os.environ.get("BENCH_DURABILITY") == "process" else "power"
-)
 WARMUP_SECONDS = 2.0
+Durability = Literal["power", "process"]
 
 #: received/s, applied/s, events queued/s, CPU share of one core
 Figures = tuple[float, float, float, float]
@@ -68,9 +65,9 @@ def cpu_seconds() -> float:
 # -- the server (child process) ------------------------------------------------------------
 
 
-async def serve(port: int) -> None:
-    """Start the server, then write every tag HZ times a second until SIGTERM."""
-    server = OpcuaTestServer(port=port, bulk_tags=TAGS)
+async def serve(port: int, tags: int, hz: float) -> None:
+    """Start the server, then write every tag ``hz`` times a second until SIGTERM."""
+    server = OpcuaTestServer(port=port, bulk_tags=tags)
     await server.start()
     assert server._server is not None
     nodes = [node.nodeid for node in server._bulk]
@@ -90,13 +87,13 @@ async def serve(port: int) -> None:
             )
             await server._server.write_attribute_value(nodeid, value)
         writes += len(nodes)
-        delay = started + tick / HZ - time.monotonic()
+        delay = started + tick / hz - time.monotonic()
         if delay < 0:
             late += 1
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(delay, 0))
     elapsed = time.monotonic() - started
-    print(f"server wrote {writes / elapsed:,.0f} values/s ({late} late ticks)", flush=True)
+    print(json.dumps({"server_writes_per_second": writes / elapsed, "late_ticks": late}))
     await server.stop()
 
 
@@ -114,17 +111,20 @@ class Counting:
 
 
 async def measure(
-    received: Callable[[], int], applied: Callable[[], int], events: Callable[[], int]
+    seconds: float,
+    received: Callable[[], int],
+    applied: Callable[[], int],
+    events: Callable[[], int],
 ) -> Figures:
     await asyncio.sleep(WARMUP_SECONDS)
     r0, a0, e0, c0, t0 = received(), applied(), events(), cpu_seconds(), time.monotonic()
-    await asyncio.sleep(SECONDS)
+    await asyncio.sleep(seconds)
     r1, a1, e1, c1, t1 = received(), applied(), events(), cpu_seconds(), time.monotonic()
     wall = t1 - t0
     return (r1 - r0) / wall, (a1 - a0) / wall, (e1 - e0) / wall, (c1 - c0) / wall
 
 
-async def baseline(endpoint: str) -> Figures:
+async def baseline(endpoint: str, tags: int, seconds: float) -> Figures:
     client = Client(endpoint, timeout=10)
     await client.connect()
     try:
@@ -133,15 +133,17 @@ async def baseline(endpoint: str) -> Figures:
         sub = await client.create_subscription(100, handler)
         nodes = [
             client.get_node(ua.NodeId.from_string(f"ns={idx};{bulk_identifier(i)}"))
-            for i in range(TAGS)
+            for i in range(tags)
         ]
         await sub.subscribe_data_change(nodes, queuesize=10)
-        return await measure(lambda: handler.count, lambda: handler.count, lambda: 0)
+        return await measure(seconds, lambda: handler.count, lambda: handler.count, lambda: 0)
     finally:
         await client.disconnect()
 
 
-async def source(endpoint: str, rule: str, directory: Path) -> Figures:
+async def source(
+    endpoint: str, rule: str, directory: Path, tags: int, seconds: float, durability: Durability
+) -> Figures:
     node_options: dict[str, Any] = (
         {"event": "production.reported"} if rule == "counter" else {"unit": "pcs"}
     )
@@ -157,12 +159,12 @@ async def source(endpoint: str, rule: str, directory: Path) -> Figures:
                     "rule": rule,
                     **node_options,
                 }
-                for i in range(TAGS)
+                for i in range(tags)
             ],
         }
     )
     queue = await QueueStore.open(
-        directory / f"{rule}.db", "gw-bench", QueueConfig(durability=DURABILITY)
+        directory / f"{rule}.db", "gw-bench", QueueConfig(durability=durability)
     )
     opcua = OpcuaSource(config, queue)
     task = asyncio.create_task(opcua.run())
@@ -170,6 +172,7 @@ async def source(endpoint: str, rule: str, directory: Path) -> Figures:
         while not opcua.stats().connected:  # noqa: ASYNC110 (polling a stats snapshot)
             await asyncio.sleep(0.05)
         figures = await measure(
+            seconds,
             lambda: opcua.stats().notifications,
             lambda: opcua.stats().applied,
             lambda: opcua.stats().events_queued,
@@ -187,36 +190,55 @@ async def source(endpoint: str, rule: str, directory: Path) -> Figures:
         await queue.close()
 
 
-async def main() -> None:
+async def measure_all(
+    tags: int, hz: float, seconds: float, durability: Durability
+) -> dict[str, Any]:
+    """Start the server child, run every case against it, print the table; the figures."""
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("asyncua").setLevel(logging.ERROR)
     port = free_port()
     child = subprocess.Popen(  # noqa: ASYNC220 (started once, before anything runs)
-        [sys.executable, __file__, "--serve", str(port)], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--serve", str(port), str(tags), str(hz)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     if child.stdout.readline().strip() != "ready":
         raise SystemExit("the server did not start")
     endpoint = f"opc.tcp://127.0.0.1:{port}/test/"
     print(
-        f"{TAGS} tags x {HZ:g} Hz = {TAGS * HZ:,.0f} changes/s offered; "
-        f"{SECONDS:g} s measured per case, durability {DURABILITY}"
+        f"{tags} tags x {hz:g} Hz = {tags * hz:,.0f} changes/s offered; "
+        f"{seconds:g} s measured per case, durability {durability}"
     )
     print(
         f"{'case':28} {'received/s':>11} {'applied/s':>10} {'events/s':>9} {'CPU':>6} "
         f"{'CPU µs/notification':>20}"
     )
+    result: dict[str, Any] = {"tags": tags, "hz": hz, "offered": tags * hz, "cases": {}}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cases: list[tuple[str, Callable[[], Awaitable[Figures]]]] = [
-                ("asyncua client (counting)", lambda: baseline(endpoint)),
-                ("OpcuaSource counter", lambda: source(endpoint, "counter", Path(tmp))),
-                ("OpcuaSource sample", lambda: source(endpoint, "sample", Path(tmp))),
-                ("asyncua client (again)", lambda: baseline(endpoint)),
+                ("asyncua client (counting)", lambda: baseline(endpoint, tags, seconds)),
+                (
+                    "OpcuaSource counter",
+                    lambda: source(endpoint, "counter", Path(tmp), tags, seconds, durability),
+                ),
+                (
+                    "OpcuaSource sample",
+                    lambda: source(endpoint, "sample", Path(tmp), tags, seconds, durability),
+                ),
+                ("asyncua client (again)", lambda: baseline(endpoint, tags, seconds)),
             ]
             for name, case in cases:
                 got, applied, events, cpu = await case()
                 per = cpu / got * 1e6 if got else float("nan")
+                result["cases"][name] = {
+                    "received": got,
+                    "applied": applied,
+                    "events": events,
+                    "cpu_share": cpu,
+                    "cpu_us": per,
+                }
                 print(
                     f"{name:28} {got:>11,.0f} {applied:>10,.0f} {events:>9,.0f} {cpu:>6.0%} "
                     f"{per:>20.0f}"
@@ -224,12 +246,34 @@ async def main() -> None:
     finally:
         child.send_signal(signal.SIGTERM)
         out, _ = child.communicate(timeout=30)
-        print(out.strip())
+    server = json.loads(out.strip().splitlines()[-1])
+    print(
+        f"server wrote {server['server_writes_per_second']:,.0f} values/s "
+        f"({server['late_ticks']} late ticks)"
+    )
+    result.update(server)
+    return result
+
+
+def run(
+    tags: int = 1000, hz: float = 10.0, seconds: float = 10.0, durability: Durability = "power"
+) -> dict[str, Any]:
+    """Every case against a server writing ``tags`` tags ``hz`` times a second."""
+    return asyncio.run(measure_all(tags, hz, seconds, durability))
+
+
+def main() -> None:
+    run(
+        tags=int(os.environ.get("BENCH_TAGS", "1000")),
+        hz=float(os.environ.get("BENCH_HZ", "10")),
+        seconds=float(os.environ.get("BENCH_SECONDS", "10")),
+        durability="process" if os.environ.get("BENCH_DURABILITY") == "process" else "power",
+    )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
         logging.basicConfig(level=logging.ERROR)
-        asyncio.run(serve(int(sys.argv[2])))
+        asyncio.run(serve(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
     else:
-        asyncio.run(main())
+        main()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import sqlite3
@@ -23,6 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -112,14 +114,19 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def throughput(seconds: float, rounds: int, directory: Path) -> None:
+def throughput(seconds: float, rounds: int, directory: Path) -> dict[str, Any]:
+    """Raw sqlite3 rows/s, then QueueStore events/s per scenario; printed and returned."""
     raw: dict[tuple[str, int], float] = {}
+    raw_rows = []
     print(f"{'raw sqlite3 WAL, 200-byte rows':<44}{'rows/s':>12}{'CPU us/row':>11}")
     for sync in ("FULL", "NORMAL"):
         for per_commit in RAW_BATCHES:
-            runs = [raw_sqlite(directory, sync, per_commit, seconds) for _ in range(rounds)]
-            raw[sync, per_commit] = rate = _median([r[0] for r in runs])
-            cpu_us = _median([r[1] for r in runs])
+            raw_runs = [raw_sqlite(directory, sync, per_commit, seconds) for _ in range(rounds)]
+            raw[sync, per_commit] = rate = _median([r[0] for r in raw_runs])
+            cpu_us = _median([r[1] for r in raw_runs])
+            raw_rows.append(
+                {"synchronous": sync, "rows_per_commit": per_commit, "rate": rate, "cpu_us": cpu_us}
+            )
             label = f"  synchronous={sync:<7} {per_commit:>5} rows/commit"
             print(f"{label:<44}{rate:>12,.0f}{cpu_us:>11.1f}")
     print()
@@ -128,6 +135,8 @@ def throughput(seconds: float, rounds: int, directory: Path) -> None:
         f"{'vs raw same':>13}{'vs raw 1000':>13}"
     )
     print(head)
+    queue_rows = []
+    body = 0
     for durability in ("power", "process"):
         sync = SYNC[durability]
         for producers, per_call in SCENARIOS:
@@ -139,17 +148,31 @@ def throughput(seconds: float, rounds: int, directory: Path) -> None:
                 for p in directory.glob("q-*"):
                     p.unlink()
             rate = _median([r[0] for r in runs])
-            per_commit = _median([r[1] for r in runs])
+            ev_per_commit = _median([r[1] for r in runs])
             body = runs[0][2]
             cpu_us = _median([r[3] for r in runs])
-            same = min(RAW_BATCHES, key=lambda b: abs(math.log(b / per_commit)))
+            same = min(RAW_BATCHES, key=lambda b: abs(math.log(b / ev_per_commit)))
+            queue_rows.append(
+                {
+                    "durability": durability,
+                    "producers": producers,
+                    "events_per_call": per_call,
+                    "rate": rate,
+                    "cpu_us": cpu_us,
+                    "events_per_commit": ev_per_commit,
+                    "raw_same": raw[sync, same],
+                    "raw_same_rows_per_commit": same,
+                    "raw_1000": raw[sync, 1000],
+                }
+            )
             label = f"  {durability:<7} {producers:>2} producers x {per_call:>3} ev/call"
             print(
-                f"{label:<44}{rate:>12,.0f}{cpu_us:>11.1f}{per_commit:>11,.0f}"
+                f"{label:<44}{rate:>12,.0f}{cpu_us:>11.1f}{ev_per_commit:>11,.0f}"
                 f"{rate / raw[sync, same]:>12.2f}x{rate / raw[sync, 1000]:>12.2f}x"
             )
     print(f"  (queued body {body} bytes; 'vs raw same': raw at the nearest rows/commit;")
     print("   'vs raw 1000': raw at 1,000 rows/commit, same synchronous level)")
+    return {"raw": raw_rows, "queue": queue_rows, "body_bytes": body}
 
 
 def _size_mb(path: Path) -> float:
@@ -173,7 +196,8 @@ async def _fill(path: Path, count: int) -> None:
     await store.close()
 
 
-async def _hold(path: Path) -> None:
+async def _hold(path: Path) -> dict[str, float]:
+    """Open the big queue, read, enqueue and ack a little; RSS at each step, in MB."""
     before = _rss_kib()
     start = time.perf_counter()
     store = await QueueStore.open(path, "gw-bench", QueueConfig())
@@ -190,26 +214,60 @@ async def _hold(path: Path) -> None:
     await store.ack_through(stats.acked_seq + 1000)
     after_use = _rss_kib()
     await store.close()
-    print(f"  pending {stats.pending:,}, file {_size_mb(path):,.0f} MB")
-    print(f"  open (quick_check included): {opened_s:.2f} s; read_batch of 1,000: {read_ms:.2f} ms")
-    print(
-        f"  RSS: interpreter + imports {before / 1024:.1f} MB, after open "
-        f"{after_open / 1024:.1f} MB, after reads, enqueue and ack {after_use / 1024:.1f} MB"
-    )
+    return {
+        "pending": stats.pending,
+        "file_mb": _size_mb(path),
+        "open_seconds": opened_s,
+        "read_batch_ms": read_ms,
+        "rss_imports_mb": before / 1024,
+        "rss_open_mb": after_open / 1024,
+        "rss_used_mb": after_use / 1024,
+    }
 
 
-def memory(directory: Path) -> None:
-    count = int(os.environ.get("QUEUE_BENCH_RSS_EVENTS", "1000000"))
+def memory(directory: Path, count: int) -> dict[str, float]:
+    """RSS of a separate process holding an open QueueStore with ``count`` queued events."""
     path = directory / "big.db"
     print(f"\nQueueStore holding {count:,} queued events (a separate process):")
     start = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--fill", str(path), str(count)], check=True)
-    print(f"  filled in {time.perf_counter() - start:.1f} s")
-    subprocess.run([sys.executable, __file__, "--hold", str(path)], check=True)
+    fill_s = time.perf_counter() - start
+    print(f"  filled in {fill_s:.1f} s")
+    held = subprocess.run(
+        [sys.executable, __file__, "--hold", str(path)], check=True, capture_output=True, text=True
+    )
+    figures: dict[str, float] = json.loads(held.stdout)
+    print(f"  pending {figures['pending']:,.0f}, file {figures['file_mb']:,.0f} MB")
+    print(
+        f"  open (quick_check included): {figures['open_seconds']:.2f} s; "
+        f"read_batch of 1,000: {figures['read_batch_ms']:.2f} ms"
+    )
+    print(
+        f"  RSS: interpreter + imports {figures['rss_imports_mb']:.1f} MB, after open "
+        f"{figures['rss_open_mb']:.1f} MB, after reads, enqueue and ack "
+        f"{figures['rss_used_mb']:.1f} MB"
+    )
+    return {**figures, "fill_seconds": fill_s}
+
+
+def run(
+    seconds: float = 2.0,
+    rounds: int = 3,
+    rss_events: int | None = 1_000_000,
+    directory: Path | None = None,
+) -> dict[str, Any]:
+    """Throughput beside raw SQLite, then (unless ``rss_events`` is None) the big-queue RSS."""
+    with tempfile.TemporaryDirectory(dir=directory, prefix="queue-bench-") as tmp:
+        print(f"files in {tmp}; {rounds} rounds of {seconds:g} s, medians\n")
+        result = throughput(seconds, rounds, Path(tmp))
+        result["seconds"], result["rounds"] = seconds, rounds
+        if rss_events is not None:
+            result["rss"] = memory(Path(tmp), rss_events)
+    return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-rss", action="store_true")
@@ -223,13 +281,10 @@ def main() -> None:
         asyncio.run(_fill(Path(args.fill[0]), int(args.fill[1])))
         return
     if args.hold:
-        asyncio.run(_hold(Path(args.hold)))
+        print(json.dumps(asyncio.run(_hold(Path(args.hold)))))
         return
-    with tempfile.TemporaryDirectory(dir=args.dir, prefix="queue-bench-") as tmp:
-        print(f"files in {tmp}; {args.rounds} rounds of {args.seconds:g} s, medians\n")
-        throughput(args.seconds, args.rounds, Path(tmp))
-        if not args.skip_rss:
-            memory(Path(tmp))
+    count = int(os.environ.get("QUEUE_BENCH_RSS_EVENTS", "1000000"))
+    run(args.seconds, args.rounds, None if args.skip_rss else count, args.dir)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,16 +187,30 @@ def postgres_cpu_seconds() -> float:
 
 
 class RelayProcess:
-    """``python -m cloud_relay run`` on a free loopback port, with default settings."""
+    """``python -m cloud_relay run`` on a free loopback port, with default settings.
 
-    def __init__(self, directory: Path, name: str, store_url: str) -> None:
+    ``durability`` sets the SQLite inbox's (the relay's default, ``power``, when None);
+    ``admin_token`` opens the admin API with that bearer token.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        store_url: str,
+        *,
+        durability: str | None = None,
+        admin_token: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = directory / f"relay-{name}.toml"
-        config.write_text(
-            f'[server]\nlisten = "127.0.0.1:{self.port}"\n[store]\nurl = "{store_url}"\n'
-            '[log]\nformat = "json"\n'
-        )
+        text = f'[server]\nlisten = "127.0.0.1:{self.port}"\n[store]\nurl = "{store_url}"\n'
+        if durability is not None:
+            text += f'durability = "{durability}"\n'
+        if admin_token is not None:
+            text += f'[admin]\ntoken = "{admin_token}"\n'
+        config.write_text(text + '[log]\nformat = "json"\n')
         self._log = (directory / f"relay-{name}.log").open("wb")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "cloud_relay", "run", "--config", str(config)],
@@ -217,6 +232,10 @@ class RelayProcess:
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self._proc.pid)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def stop(self) -> None:
         self._proc.terminate()
@@ -243,9 +262,11 @@ async def _admin(statement: str) -> None:
         await conn.close()
 
 
-async def register(store_url: str, keys: dict[str, Path]) -> None:
+async def register(
+    store_url: str, keys: dict[str, Path], durability: Literal["power", "process"] = "power"
+) -> None:
     """Register every gateway's public key in the inbox."""
-    store = open_inbox(StoreConfig(url=store_url))
+    store = open_inbox(StoreConfig(url=store_url, durability=durability))
     await store.open()
     try:
         for gateway_id, path in keys.items():
@@ -285,7 +306,7 @@ def run_round(
 
 
 def run_setup(
-    directory: Path, setup: str, store_url: str, keys: dict[str, Path], args: argparse.Namespace
+    directory: Path, setup: str, store_url: str, keys: dict[str, Path], batches: int, rounds: int
 ) -> list[Round]:
     """Warm-up plus timed rounds against fresh relays on ``store_url``."""
     replicas = SETUPS[setup][1]
@@ -295,12 +316,12 @@ def run_setup(
         seq = 1
         run_round(relays, keys, seq, 2)  # connections, key lookups, first pages of the tables
         seq += 2 * BATCH_EVENTS
-        rounds = []
-        for _ in range(args.rounds):
-            rounds.append(run_round(relays, keys, seq, args.batches))
-            seq += args.batches * BATCH_EVENTS
-            print(f"  {setup}: {rounds[-1].rate:,.0f} events/s", flush=True)
-        return rounds
+        timed = []
+        for _ in range(rounds):
+            timed.append(run_round(relays, keys, seq, batches))
+            seq += batches * BATCH_EVENTS
+            print(f"  {setup}: {timed[-1].rate:,.0f} events/s", flush=True)
+        return timed
     finally:
         for relay in relays:
             relay.stop()
@@ -310,49 +331,70 @@ def median(rounds: Sequence[Round], attr: str) -> float:
     return float(statistics.median(getattr(r, attr) for r in rounds))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--gateways", type=int, default=8)
-    parser.add_argument("--batches", type=int, default=25, help="per gateway and round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
-    args = parser.parse_args()
+def run(
+    gateways: int = 8,
+    batches: int = 25,
+    rounds: int = 3,
+    setups: Sequence[str] = tuple(SETUPS),
+) -> dict[str, Any]:
+    """Every setup's rounds, then the table; returns the medians per setup."""
     results: dict[str, list[Round]] = {}
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         directory = Path(tmp)
         keys = {}
-        for n in range(args.gateways):
+        for n in range(gateways):
             keys[f"bench-gw-{n}"] = directory / f"gw-{n}.pem"
             write_keypair(keys[f"bench-gw-{n}"])
-        for setup in args.setups:
+        for setup in setups:
             if SETUPS[setup][0] == "sqlite":
                 (directory / setup).mkdir()
                 url = f"sqlite:///{directory / setup / 'inbox.db'}"
-                results[setup] = run_setup(directory, setup, url, keys, args)
+                results[setup] = run_setup(directory, setup, url, keys, batches, rounds)
             else:
                 with postgres_database() as url:
-                    results[setup] = run_setup(directory, setup, url, keys, args)
-    per_round = args.gateways * args.batches * BATCH_EVENTS
+                    results[setup] = run_setup(directory, setup, url, keys, batches, rounds)
+    per_round = gateways * batches * BATCH_EVENTS
     print(
-        f"\n{args.gateways} gateways x {args.batches} batches of {BATCH_EVENTS} events"
-        f" (zstd, signed) = {per_round:,} events per round; medians of {args.rounds} rounds;"
+        f"\n{gateways} gateways x {batches} batches of {BATCH_EVENTS} events"
+        f" (zstd, signed) = {per_round:,} events per round; medians of {rounds} rounds;"
         f" {os.cpu_count()} CPUs"
     )
     print(
         f"{'setup':<8}{'replicas':>9}{'events/s':>11}{'relay CPU s':>13}"
         f"{'ev/relay CPU-s':>16}{'µs CPU/ev':>11}{'pg CPU s':>10}"
     )
-    for setup, rounds in results.items():
-        cpu = median(rounds, "relay_cpu")
-        pg_cpu = f"{median(rounds, 'pg_cpu'):.2f}" if SETUPS[setup][0] == "postgres" else "-"
+    out: dict[str, Any] = {"gateways": gateways, "events_per_round": per_round, "setups": {}}
+    for setup, timed in results.items():
+        cpu = median(timed, "relay_cpu")
+        postgres = SETUPS[setup][0] == "postgres"
+        pg_cpu = f"{median(timed, 'pg_cpu'):.2f}" if postgres else "-"
+        out["setups"][setup] = {
+            "replicas": SETUPS[setup][1],
+            "rate": median(timed, "rate"),
+            "relay_cpu_seconds": cpu,
+            "events_per_relay_cpu_second": median(timed, "per_relay_cpu_second"),
+            "relay_cpu_us": cpu / per_round * 1e6,
+            "pg_cpu_seconds": median(timed, "pg_cpu") if postgres else None,
+        }
         print(
-            f"{setup:<8}{SETUPS[setup][1]:>9}{median(rounds, 'rate'):>11,.0f}{cpu:>13.2f}"
-            f"{median(rounds, 'per_relay_cpu_second'):>16,.0f}{cpu / per_round * 1e6:>11.1f}"
+            f"{setup:<8}{SETUPS[setup][1]:>9}{median(timed, 'rate'):>11,.0f}{cpu:>13.2f}"
+            f"{median(timed, 'per_relay_cpu_second'):>16,.0f}{cpu / per_round * 1e6:>11.1f}"
             f"{pg_cpu:>10}"
         )
     if "pg1" in results and "pg2" in results:
         ratio = median(results["pg2"], "rate") / median(results["pg1"], "rate")
         print(f"PostgreSQL 2 replicas / 1 replica: {ratio:.2f}x events/s")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--gateways", type=int, default=8)
+    parser.add_argument("--batches", type=int, default=25, help="per gateway and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS))
+    args = parser.parse_args()
+    run(args.gateways, args.batches, args.rounds, args.setups)
 
 
 if __name__ == "__main__":
