@@ -317,7 +317,13 @@ async def run_once(
     posting = SqlitePostingStore(path, durability=args.durability)
     await inbox.open()
     await posting.open()
-    config = WriterConfig(concurrency=args.concurrency, max_fold=max_fold, patience_seconds=3600)
+    config = WriterConfig(
+        concurrency=args.concurrency,
+        max_fold=max_fold,
+        patience_seconds=3600,
+        # Unfolded means one event a round: no waiting for company either.
+        linger_seconds=args.linger if max_fold > 1 else 0.0,
+    )
     writer = OdooWriter(inbox, posting, odoo.config(), config)
     loop = asyncio.get_running_loop()
     try:
@@ -515,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-fold", type=int, default=WriterConfig().max_fold)
     parser.add_argument("--concurrency", type=int, default=WriterConfig().concurrency)
+    parser.add_argument(
+        "--linger",
+        type=float,
+        default=WriterConfig().linger_seconds,
+        help="[writer] linger_seconds of the folded runs (default %(default)s)",
+    )
     parser.add_argument("--raw-calls", type=int, default=500)
     durability: list[Literal["power", "process"]] = ["power", "process"]
     parser.add_argument("--durability", choices=durability, default="power")

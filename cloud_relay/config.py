@@ -116,6 +116,9 @@ class WriterConfig(BaseModel):
     """First wait before retrying a refused order; doubled each time."""
     retry_max_seconds: float = Field(default=600.0, gt=0)
     """Longest wait between two retries of a refused order."""
+    linger_seconds: float = Field(default=1.0, ge=0)
+    """An order being posted waits this long after a round of Odoo calls before the next, so
+    events arriving meanwhile fold into one round (a backlog is not held back). 0: no wait."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often the inbox is checked for events stored by other replicas."""
     consume_bom_when_unreported: bool = True

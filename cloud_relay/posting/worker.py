@@ -104,6 +104,7 @@ class OdooWriter:
         self._odoo_version: str | None = None
         self._counts = PostingCounts(0, 0, 0, 0)
         self._counted_at = 0.0
+        self._last_step: dict[str, float] = {}
 
     def wake(self) -> None:
         """New events were stored: look now rather than at the next poll."""
@@ -183,7 +184,8 @@ class OdooWriter:
                     self._counted_at = time.monotonic()
                 free = self._config.concurrency - len(running)
                 if free > 0 and time.monotonic() >= self._pause_until:
-                    for key in await self._store.ready_orders(self._clock(), free, running):
+                    held = {*running, *self._lingering()}
+                    for key in await self._store.ready_orders(self._clock(), free, held):
                         running[key] = asyncio.create_task(self._post_order(applier, key))
                 await self._wait(running)
                 for key, task in list(running.items()):
@@ -200,6 +202,9 @@ class OdooWriter:
         wakeup = await self._store.next_wakeup()
         if wakeup is not None:
             timeout = min(timeout, max(0.0, (wakeup - self._clock()).total_seconds()))
+        lingering = self._lingering()
+        if lingering:
+            timeout = min(timeout, min(lingering.values()))
         pause = self._pause_until - time.monotonic()
         if pause > 0:
             timeout = max(timeout, pause)
@@ -241,6 +246,18 @@ class OdooWriter:
                 added += await self._store.add_postings(gateway.gateway_id, cursor, postings)
         return added
 
+    def _lingering(self) -> dict[str, float]:
+        """Orders posted less than ``linger_seconds`` ago, with the seconds left to wait."""
+        linger = self._config.linger_seconds
+        if linger <= 0:
+            return {}
+        now = time.monotonic()
+        left = {key: at + linger - now for key, at in self._last_step.items()}
+        for key in [k for k, v in left.items() if v <= 0]:
+            del self._last_step[key]
+            del left[key]
+        return left
+
     async def _post_order(self, applier: Applier, key: str) -> None:
         for _ in range(STEPS_PER_TURN):
             state = await self._store.order_state(key)
@@ -248,6 +265,7 @@ class OdooWriter:
             if not postings:
                 return
             step = take_step(key, [Item.of(p) for p in postings], single=state.parked)
+            started = time.monotonic()
             intent = state.intent
 
             async def save_intent(new: dict[str, Any]) -> None:
@@ -285,6 +303,13 @@ class OdooWriter:
                 self._last_error = None
             if state.parked:
                 log.info("order %s posts again after %d refused attempts", key, state.attempts)
+            if (
+                self._config.linger_seconds > 0
+                and len(step) == len(postings) < self._config.max_fold
+            ):
+                # All that was pending went: let the next events gather for one round of calls.
+                self._last_step[key] = started
+                return
 
     async def _refused(
         self, key: str, state: OrderState, step: list[Item], exc: BaseException

@@ -44,7 +44,11 @@ from wire.ids import new_event_id
 
 BASE_TIME = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
 FAST = WriterConfig(
-    patience_seconds=0.0, retry_initial_seconds=0.02, retry_max_seconds=0.05, poll_seconds=0.05
+    patience_seconds=0.0,
+    retry_initial_seconds=0.02,
+    retry_max_seconds=0.05,
+    poll_seconds=0.05,
+    linger_seconds=0.0,
 )
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cloud_relay.config import WriterConfig
 from cloud_relay.odoo.sandbox.faults import FaultRule
 from cloud_relay.odoo.sandbox.server import SandboxServer
 from tests.cloud_relay.odoo.sandbox.scenario import count_stock, on_hand, storable
@@ -35,9 +34,7 @@ async def _replay_all(r: Rig) -> None:
 
 @VERSIONS
 async def test_order_created_in_odoo_after_its_first_events(tmp_path: Path, version: int) -> None:
-    patient = WriterConfig(
-        patience_seconds=600, retry_initial_seconds=0.02, retry_max_seconds=0.05, poll_seconds=0.05
-    )
+    patient = FAST.model_copy(update={"patience_seconds": 600})
     async with rig(tmp_path, version, patient) as r:
         line = await r.line()
         p = r.plant
