@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from cloud_relay.posting import rows as row_io
 from cloud_relay.posting.store import (
     AuditEntry,
     DeadLetter,
@@ -119,6 +120,11 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 _SCHEMA = Schema("posting", _MIGRATIONS)
+_EVENT_COLUMNS = row_io.EVENT_COLUMNS
+_POSTING_COLUMNS = row_io.POSTING_COLUMNS
+_ORDER_FIELDS = row_io.ORDER_FIELDS
+_DEAD_LETTER_COLUMNS = row_io.DEAD_LETTER_COLUMNS
+_AUDIT_COLUMNS = row_io.AUDIT_COLUMNS
 
 # Advisory lock keys, one per purpose, distinct from the inbox's migration lock.
 _MIGRATION_LOCK = 0x706F7374696E67  # "posting"
@@ -133,91 +139,14 @@ _CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
 )
 
-_EVENT_COLUMNS = "event_id, gateway_id, seq, order_key, type, occurred_at, body"
-_POSTING_COLUMNS = f"pid, {_EVENT_COLUMNS}"
-_DEAD_LETTER_COLUMNS = (
-    f"id, {_EVENT_COLUMNS}, error, failed_since, attempts, dead_at, status, resolved_at,"
-    " resolved_by, resolution"
-)
-_AUDIT_COLUMNS = "id, at, actor, action, dead_letter_id, order_key, event_id, reason"
-_ORDER_FIELDS = (
-    "o.ledger, o.intent, o.parked, o.park_reason, o.parked_since, o.attempts, o.next_attempt_at,"
-    " o.updated_at"
-)
 _NO_PARKING = (
     "parked = false, park_reason = NULL, parked_since = NULL, attempts = 0, next_attempt_at = NULL"
 )
 
 
-def _pending_of(alias: str) -> str:
-    """A column counting the pending postings of the order key ``alias.order_key``."""
-    return (
-        f"(SELECT count(*) FROM postings p WHERE p.order_key = {alias}.order_key"
-        " AND p.state = 'pending') AS pending"
-    )
-
-
-def _posting(row: asyncpg.Record) -> Posting:
-    return Posting(
-        pid=row["pid"],
-        event_id=row["event_id"],
-        gateway_id=row["gateway_id"],
-        seq=row["seq"],
-        order_key=row["order_key"],
-        type=row["type"],
-        occurred_at=row["occurred_at"],
-        body=bytes(row["body"]),
-    )
-
-
-def _order(row: asyncpg.Record) -> OrderState:
-    """An order row, or the defaults when the LEFT JOIN found none."""
-    return OrderState(
-        order_key=row["order_key"],
-        ledger=decode_json(row["ledger"] or "{}"),
-        intent=None if row["intent"] is None else decode_json(row["intent"]),
-        parked=bool(row["parked"]),
-        park_reason=row["park_reason"],
-        parked_since=row["parked_since"],
-        attempts=row["attempts"] or 0,
-        next_attempt_at=row["next_attempt_at"],
-        pending=row["pending"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _dead_letter(row: asyncpg.Record) -> DeadLetter:
-    return DeadLetter(
-        id=row["id"],
-        event_id=row["event_id"],
-        gateway_id=row["gateway_id"],
-        seq=row["seq"],
-        order_key=row["order_key"],
-        type=row["type"],
-        occurred_at=row["occurred_at"],
-        body=bytes(row["body"]),
-        error=row["error"],
-        failed_since=row["failed_since"],
-        attempts=row["attempts"],
-        dead_at=row["dead_at"],
-        status=row["status"],
-        resolved_at=row["resolved_at"],
-        resolved_by=row["resolved_by"],
-        resolution=row["resolution"],
-    )
-
-
-def _audit(row: asyncpg.Record) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        actor=row["actor"],
-        action=row["action"],
-        dead_letter_id=row["dead_letter_id"],
-        order_key=row["order_key"],
-        event_id=row["event_id"],
-        reason=row["reason"],
-    )
+def _as_is(value: Any) -> datetime | None:
+    """PostgreSQL returns timestamptz as aware datetimes already."""
+    return value if isinstance(value, datetime) else None
 
 
 class PostgresPostingStore(PostgresStore):
@@ -394,7 +323,7 @@ class PostgresPostingStore(PostgresStore):
                 order_key,
                 limit,
             )
-        return [_posting(row) for row in rows]
+        return [row_io.posting(row, _as_is) for row in rows]
 
     async def order_state(self, order_key: str) -> OrderState:
         """The order's state (defaults for an unknown order)."""
@@ -403,12 +332,12 @@ class PostgresPostingStore(PostgresStore):
 
     async def _order_state(self, conn: Connection | asyncpg.Pool, order_key: str) -> OrderState:
         row = await conn.fetchrow(
-            f"SELECT k.order_key, {_ORDER_FIELDS}, {_pending_of('k')}"
+            f"SELECT k.order_key, {_ORDER_FIELDS}, {row_io.pending_of('k')}"
             " FROM (SELECT $1::text AS order_key) k LEFT JOIN orders o USING (order_key)",
             order_key,
         )
         assert row is not None
-        return _order(row)
+        return row_io.order(row, _as_is)
 
     async def save_intent(
         self, order_key: str, intent: dict[str, Any] | None, now: datetime
@@ -559,15 +488,16 @@ class PostgresPostingStore(PostgresStore):
                 order_key,
                 limit,
             )
-        return [_dead_letter(row) for row in rows]
+        return [row_io.dead_letter(row, _as_is) for row in rows]
 
     async def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, whatever its status."""
         with self._errors():
             row = await self._conn().fetchrow(
-                f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = $1", dead_letter_id
+                f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = $1",
+                dead_letter_id,
             )
-        return _dead_letter(row) if row is not None else None
+        return row_io.dead_letter(row, _as_is) if row is not None else None
 
     async def replay(
         self, dead_letter_ids: Sequence[int], actor: str, reason: str | None, now: datetime
@@ -662,7 +592,7 @@ class PostgresPostingStore(PostgresStore):
             rows = await self._conn().fetch(
                 f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT $1", limit
             )
-        return [_audit(row) for row in rows]
+        return [row_io.audit(row, _as_is) for row in rows]
 
     async def parked_orders(self) -> list[OrderState]:
         """Parked orders, the longest parked first."""
@@ -675,10 +605,11 @@ class PostgresPostingStore(PostgresStore):
     async def _orders(self, tail: str, *params: object) -> list[OrderState]:
         with self._errors():
             rows = await self._conn().fetch(
-                f"SELECT o.order_key, {_ORDER_FIELDS}, {_pending_of('o')} FROM orders o {tail}",
+                f"SELECT o.order_key, {_ORDER_FIELDS}, {row_io.pending_of('o')}"
+                f" FROM orders o {tail}",
                 *params,
             )
-        return [_order(row) for row in rows]
+        return [row_io.order(row, _as_is) for row in rows]
 
     async def counts(self) -> PostingCounts:
         """Postings by state, open dead letters and parked orders, from one snapshot."""
@@ -705,7 +636,7 @@ class PostgresPostingStore(PostgresStore):
                 " WHERE order_key = $1 AND state = 'applied' ORDER BY pid",
                 order_key,
             )
-        return [(_posting(row), decode_json(row["effect"] or "{}")) for row in rows]
+        return [(row_io.posting(row, _as_is), decode_json(row["effect"] or "{}")) for row in rows]
 
 
 async def _advance_head(conn: Connection, order_key: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from cloud_relay.errors import ConfigError, TransientError
+from cloud_relay.posting import rows as row_io
 from cloud_relay.posting.store import (
     AuditEntry,
     DeadLetter,
@@ -124,18 +125,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 _SCHEMA = Schema("posting", _MIGRATIONS)
+_EVENT_COLUMNS = row_io.EVENT_COLUMNS
+_POSTING_COLUMNS = row_io.POSTING_COLUMNS
+_ORDER_FIELDS = row_io.ORDER_FIELDS
+_DEAD_LETTER_COLUMNS = row_io.DEAD_LETTER_COLUMNS
+_AUDIT_COLUMNS = row_io.AUDIT_COLUMNS
 
-_EVENT_COLUMNS = "event_id, gateway_id, seq, order_key, type, occurred_at, body"
-_POSTING_COLUMNS = f"pid, {_EVENT_COLUMNS}"
-_ORDER_FIELDS = (
-    "o.ledger, o.intent, o.parked, o.park_reason, o.parked_since, o.attempts, o.next_attempt_at,"
-    " o.updated_at"
-)
-_DEAD_LETTER_COLUMNS = (
-    f"id, {_EVENT_COLUMNS}, error, failed_since, attempts, dead_at, status, resolved_at,"
-    " resolved_by, resolution"
-)
-_AUDIT_COLUMNS = "id, at, actor, action, dead_letter_id, order_key, event_id, reason"
 _NO_PARKING = (
     "parked = 0, park_reason = NULL, parked_since = NULL, attempts = 0, next_attempt_at = NULL"
 )
@@ -144,77 +139,6 @@ _NO_PARKING = (
 def _ts(value: datetime) -> str:
     """``value`` as stored; ValueError when naive, since a wall time is no instant."""
     return format_utc(aware(value))
-
-
-def _pending_of(alias: str) -> str:
-    """A column counting the pending postings of the order key ``alias.order_key``."""
-    return (
-        f"(SELECT count(*) FROM postings p WHERE p.order_key = {alias}.order_key"
-        " AND p.state = 'pending') AS pending"
-    )
-
-
-def _posting(row: sqlite3.Row) -> Posting:
-    return Posting(
-        pid=row["pid"],
-        event_id=row["event_id"],
-        gateway_id=row["gateway_id"],
-        seq=row["seq"],
-        order_key=row["order_key"],
-        type=row["type"],
-        occurred_at=datetime.fromisoformat(row["occurred_at"]),
-        body=bytes(row["body"]),
-    )
-
-
-def _order(row: sqlite3.Row) -> OrderState:
-    """An order row, or the defaults when the LEFT JOIN found none."""
-    return OrderState(
-        order_key=row["order_key"],
-        ledger=decode_json(row["ledger"] or "{}"),
-        intent=None if row["intent"] is None else decode_json(row["intent"]),
-        parked=bool(row["parked"]),
-        park_reason=row["park_reason"],
-        parked_since=parse_utc(row["parked_since"]),
-        attempts=row["attempts"] or 0,
-        next_attempt_at=parse_utc(row["next_attempt_at"]),
-        pending=row["pending"],
-        updated_at=parse_utc(row["updated_at"]),
-    )
-
-
-def _dead_letter(row: sqlite3.Row) -> DeadLetter:
-    return DeadLetter(
-        id=row["id"],
-        event_id=row["event_id"],
-        gateway_id=row["gateway_id"],
-        seq=row["seq"],
-        order_key=row["order_key"],
-        type=row["type"],
-        occurred_at=datetime.fromisoformat(row["occurred_at"]),
-        body=bytes(row["body"]),
-        error=row["error"],
-        failed_since=datetime.fromisoformat(row["failed_since"]),
-        attempts=row["attempts"],
-        dead_at=datetime.fromisoformat(row["dead_at"]),
-        status=row["status"],
-        resolved_at=parse_utc(row["resolved_at"]),
-        resolved_by=row["resolved_by"],
-        resolution=row["resolution"],
-    )
-
-
-def _audit(row: sqlite3.Row) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=datetime.fromisoformat(row["at"]),
-        actor=row["actor"],
-        action=row["action"],
-        dead_letter_id=row["dead_letter_id"],
-        order_key=row["order_key"],
-        event_id=row["event_id"],
-        reason=row["reason"],
-    )
 
 
 class SqlitePostingStore(SqliteStore):
@@ -365,7 +289,7 @@ class SqlitePostingStore(SqliteStore):
             " WHERE order_key = ? AND state = 'pending' ORDER BY pid LIMIT ?",
             (order_key, limit),
         )
-        return [_posting(row) for row in rows]
+        return [row_io.posting(row, parse_utc) for row in rows]
 
     async def order_state(self, order_key: str) -> OrderState:
         """The order's state (defaults for an unknown order)."""
@@ -375,11 +299,11 @@ class SqlitePostingStore(SqliteStore):
     async def _order_state(self, db: aiosqlite.Connection, order_key: str) -> OrderState:
         rows = await fetch_rows(
             db,
-            f"SELECT k.order_key, {_ORDER_FIELDS}, {_pending_of('k')}"
+            f"SELECT k.order_key, {_ORDER_FIELDS}, {row_io.pending_of('k')}"
             " FROM (SELECT ? AS order_key) k LEFT JOIN orders o USING (order_key)",
             (order_key,),
         )
-        return _order(rows[0])
+        return row_io.order(rows[0], parse_utc)
 
     async def save_intent(
         self, order_key: str, intent: dict[str, Any] | None, now: datetime
@@ -507,14 +431,14 @@ class SqlitePostingStore(SqliteStore):
             " ORDER BY id LIMIT ?3",
             (status, order_key, limit),
         )
-        return [_dead_letter(row) for row in rows]
+        return [row_io.dead_letter(row, parse_utc) for row in rows]
 
     async def get_dead_letter(self, dead_letter_id: int) -> DeadLetter | None:
         """One dead letter, whatever its status."""
         rows = await self._fetch(
             f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = ?", (dead_letter_id,)
         )
-        return _dead_letter(rows[0]) if rows else None
+        return row_io.dead_letter(rows[0], parse_utc) if rows else None
 
     async def replay(
         self, dead_letter_ids: Sequence[int], actor: str, reason: str | None, now: datetime
@@ -534,7 +458,8 @@ class SqlitePostingStore(SqliteStore):
                     continue
                 event, order_key = tuple(rows[0]), rows[0]["order_key"]
                 inserted = await db.execute(
-                    f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", event
+                    f"INSERT INTO postings ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    event,
                 )
                 await db.execute(
                     "INSERT INTO order_queue (order_key, head_pid) VALUES (?, ?)"
@@ -598,7 +523,7 @@ class SqlitePostingStore(SqliteStore):
         rows = await self._fetch(
             f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
         )
-        return [_audit(row) for row in rows]
+        return [row_io.audit(row, parse_utc) for row in rows]
 
     async def parked_orders(self) -> list[OrderState]:
         """Parked orders, the longest parked first."""
@@ -610,10 +535,10 @@ class SqlitePostingStore(SqliteStore):
 
     async def _orders(self, tail: str, params: Sequence[Any]) -> list[OrderState]:
         rows = await self._fetch(
-            f"SELECT o.order_key, {_ORDER_FIELDS}, {_pending_of('o')} FROM orders o {tail}",
+            f"SELECT o.order_key, {_ORDER_FIELDS}, {row_io.pending_of('o')} FROM orders o {tail}",
             params,
         )
-        return [_order(row) for row in rows]
+        return [row_io.order(row, parse_utc) for row in rows]
 
     async def counts(self) -> PostingCounts:
         """Postings by state, open dead letters and parked orders, from one snapshot."""
@@ -637,7 +562,9 @@ class SqlitePostingStore(SqliteStore):
             " WHERE order_key = ? AND state = 'applied' ORDER BY pid",
             (order_key,),
         )
-        return [(_posting(row), decode_json(row["effect"] or "{}")) for row in rows]
+        return [
+            (row_io.posting(row, parse_utc), decode_json(row["effect"] or "{}")) for row in rows
+        ]
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> None:
         async def work(db: aiosqlite.Connection) -> None:
