@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import random
-import signal
 import sqlite3
 import threading
 import time
@@ -36,7 +35,15 @@ from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.posting.factory import open_posting_store
 from tests.cloud_relay.support import free_port
 from tests.e2e.odoo_rig import Progress, SandboxCredentials
-from tests.e2e.relay_fleet import ADMIN_TOKEN, WAIT_SECONDS, RelayProcess, spawn_run, tail
+from tests.e2e.relay_fleet import (
+    ADMIN_TOKEN,
+    WAIT_SECONDS,
+    RelayProcess,
+    kill9_process,
+    spawn_run,
+    stop_process,
+    tail,
+)
 from tests.fixtures.opcua_server import NAMESPACE, OpcuaTestServer
 from wire.events import format_timestamp
 
@@ -216,23 +223,11 @@ format = "json"
 
     async def kill9(self) -> None:
         """SIGKILL the agent and reap it."""
-        process = self._process
-        assert process is not None and process.returncode is None, "the agent is down"
-        process.send_signal(signal.SIGKILL)
-        assert await process.wait() == -signal.SIGKILL
+        await kill9_process(self._process, "the agent")
 
     async def stop(self) -> int:
         """SIGTERM; returns the exit code."""
-        process = self._process
-        if process is None or process.returncode is not None:
-            return 0 if process is None else process.returncode or 0
-        process.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(process.wait(), WAIT_SECONDS)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
+        return await stop_process(self._process)
 
     def alive(self) -> None:
         """Fail the test when the agent exited on its own."""

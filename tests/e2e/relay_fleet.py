@@ -52,6 +52,27 @@ async def run_module(*args: str) -> str:
     return out.decode()
 
 
+async def kill9_process(process: asyncio.subprocess.Process | None, what: str) -> None:
+    """SIGKILL a running child and reap it; fails the test when it is already down."""
+    assert process is not None and process.returncode is None, f"{what} is down"
+    process.send_signal(signal.SIGKILL)
+    assert await process.wait() == -signal.SIGKILL
+
+
+async def stop_process(process: asyncio.subprocess.Process | None) -> int:
+    """SIGTERM a child and wait for it; its exit code (0 when it never ran). A child that does
+    not stop within WAIT_SECONDS is killed and the test fails."""
+    if process is None or process.returncode is not None:
+        return 0 if process is None else process.returncode or 0
+    process.send_signal(signal.SIGTERM)
+    try:
+        return await asyncio.wait_for(process.wait(), WAIT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+
+
 async def spawn_run(module: str, config: Path, log: Path) -> asyncio.subprocess.Process:
     """``python -m <module> run --config <config>`` with its output in ``log``."""
     with log.open("wb") as out:
@@ -156,23 +177,11 @@ class RelayProcess:
 
     async def kill9(self) -> None:
         """SIGKILL the replica and reap it."""
-        process = self._process
-        assert process is not None and process.returncode is None, f"relay {self.name} is down"
-        process.send_signal(signal.SIGKILL)
-        assert await process.wait() == -signal.SIGKILL
+        await kill9_process(self._process, f"relay {self.name}")
 
     async def stop(self) -> int:
         """SIGTERM (graceful stop); returns the exit code."""
-        process = self._process
-        if process is None or process.returncode is not None:
-            return 0 if process is None else process.returncode or 0
-        process.send_signal(signal.SIGTERM)
-        try:
-            return await asyncio.wait_for(process.wait(), WAIT_SECONDS)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
+        return await stop_process(self._process)
 
     async def events_replayed(self) -> int:
         """Events this replica answered 200 again without storing them, since it started."""
