@@ -66,6 +66,8 @@ def assess(components: Mapping[str, Any]) -> Health:
     for name, stats in components.items():
         if name in ("queue", "uploader"):
             continue
+        if _get(stats, "alarm"):
+            flag("red", f"{name} source: {_get(stats, 'alarm')}")
         if not _get(stats, "connected", True):
             err = _get(stats, "last_error") or "not connected"
             flag("amber", f"{name} source is not connected: {err}")

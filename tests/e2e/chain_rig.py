@@ -50,7 +50,7 @@ from wire.events import format_timestamp
 POLL_SECONDS = 0.05
 #: The agent's name for the good-parts counter rule; its persisted value is the state below.
 COUNTER_RULE = "good-parts"
-COUNTER_STATE_KEY = f"opcua:counter:{COUNTER_RULE}"
+COUNTER_STATE_KEY = f"opcua:counter:{COUNTER_RULE}:nsu={NAMESPACE};s=Line1.GoodParts"
 #: The component the MQTT feed reports (the production line's BOLT).
 COMPONENT = "BOLT"
 

@@ -10,6 +10,38 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 COUNTER_EVENTS = ("production.reported", "material.consumed", "scrap.reported")
 
 
+def _split_identifier(data: Any) -> Any:
+    """Take ``nsu=<uri>;<id>`` apart; refuse ``ns=<index>;<id>``, whose index can move.
+
+    UaExpert and the agent's own log show nodes as ``ns=2;s=GoodParts``; the index there is
+    only valid until the server restarts, so it must not override ``namespace_uri``.
+    """
+    if not isinstance(data, dict):
+        return data
+    identifier = data.get("identifier")
+    if not isinstance(identifier, str):
+        return data
+    head, sep, rest = identifier.partition(";")
+    if not sep:
+        return data
+    if head.startswith("ns="):
+        raise ValueError(
+            f"identifier {identifier!r} carries a namespace index ({head}), which can change "
+            "when the server restarts; write the namespace by its URI instead: "
+            f'namespace_uri = "<the URI of namespace {head[3:]}>" and identifier = "{rest}" '
+            f'(or identifier = "nsu=<URI>;{rest}")'
+        )
+    if head.startswith("nsu="):
+        uri = head[4:]
+        given = data.get("namespace_uri")
+        if given is not None and given != uri:
+            raise ValueError(
+                f"identifier {identifier!r} names namespace {uri!r} but namespace_uri is {given!r}"
+            )
+        return {**data, "namespace_uri": uri, "identifier": rest}
+    return data
+
+
 class NodeRef(BaseModel):
     """A node addressed by namespace URI (stable across server restarts) and identifier."""
 
@@ -18,7 +50,13 @@ class NodeRef(BaseModel):
     namespace_uri: str
     """Namespace URI, e.g. ``urn:plant:line1``; index 0 when it is the OPC UA namespace."""
     identifier: str
-    """Identifier with its type prefix: ``i=1001``, ``s=Line1.GoodParts``, ``g=…``, ``b=…``."""
+    """Identifier with its type prefix: ``i=1001``, ``s=Line1.GoodParts``, ``g=…``, ``b=…``
+    (``nsu=<uri>;s=…`` sets namespace_uri too; ``ns=<index>;…`` is refused)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identifier(cls, data: Any) -> Any:
+        return _split_identifier(data)
 
 
 class OrderSource(BaseModel):
@@ -48,7 +86,8 @@ class OpcuaNodeRule(BaseModel):
     namespace_uri: str
     """Namespace URI of the node."""
     identifier: str
-    """Identifier with its type prefix (``s=Line1.GoodParts``)."""
+    """Identifier with its type prefix (``s=Line1.GoodParts``; ``nsu=<uri>;s=…`` also sets
+    namespace_uri; ``ns=<index>;…`` is refused)."""
     rule: Literal["counter", "state", "sample"]
     """``counter``: cumulative count -> deltas; ``state``: value -> operation events;
     ``sample``: every value -> ``signal.sampled``."""
@@ -59,7 +98,8 @@ class OpcuaNodeRule(BaseModel):
     uom: str | None = None
     """Unit of measure written into counter events."""
     rollover_max: int | None = Field(default=None, ge=1)
-    """For ``counter``: the highest value before the PLC counter wraps to 0."""
+    """For ``counter``: the highest value before the PLC counter wraps to 0. Unset: the
+    maximum of the node's unsigned integer type (UInt32: 4294967295), none for other types."""
     rollover_window: float = Field(default=0.1, gt=0, lt=1)
     """A drop from within this fraction of rollover_max is a rollover; any other drop a reset."""
     states: dict[str, Literal["operation.started", "operation.paused", "operation.finished"]] = (
@@ -74,6 +114,11 @@ class OpcuaNodeRule(BaseModel):
     """For ``sample``: unit of the value."""
     static: dict[str, Any] = Field(default_factory=dict)
     """Extra fixed event data fields (``lot``, ``reason`` …)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identifier(cls, data: Any) -> Any:
+        return _split_identifier(data)
 
     @model_validator(mode="after")
     def _rule_fields(self) -> OpcuaNodeRule:
@@ -121,8 +166,9 @@ class OpcuaConfig(BaseModel):
     """Request timeout."""
     reconnect_min_seconds: float = Field(default=0.5, gt=0)
     """First reconnect delay."""
-    reconnect_max_seconds: float = Field(default=30.0, gt=0)
-    """Cap on the (jittered, doubling) reconnect delay."""
+    reconnect_max_seconds: float = Field(default=5.0, gt=0)
+    """Cap on the (jittered, doubling) reconnect delay: a PLC back from a restart is read again
+    within this, before a counter reset to zero can climb back past the last value read."""
     watchdog_interval_seconds: float = Field(default=1.0, gt=0)
     """How often a quiet connection is probed; a dead server is noticed within about twice this."""
     session_timeout_seconds: float = Field(default=60.0, ge=10)

@@ -8,6 +8,7 @@ This is the only module that speaks asyncua. Its failures reach the caller as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.client.ua_client import UaClientState
 from asyncua.crypto import security_policies
+from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError
 
 from agent.errors import ConfigError, TransientError
@@ -34,6 +36,8 @@ MONITORED_QUEUE_SIZE = 10
 _FOREIGN_ERRORS = (OSError, asyncio.TimeoutError, UaError, ValueError)
 
 ReadingSink = Callable[[Reading], None]
+#: Node id -> indexes of the rules it feeds (:data:`ORDER_TARGET` for the order node).
+Routes = dict[ua.NodeId, tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +178,42 @@ async def resolve(
         nid = await node_id(rule.namespace_uri, rule.identifier)
         routes[nid] = (*routes.get(nid, ()), index)
     return routes, order_id
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTypes:
+    """The data type of each node that has one, and the nodes the server does not know."""
+
+    types: dict[ua.NodeId, str]
+    """Node id -> variant type name (``UInt32``, ``Boolean``, ``String``…)."""
+    unknown: tuple[str, ...]
+    """``node: status`` for each node whose data type could not be read."""
+
+
+async def read_types(client: Client, node_ids: list[ua.NodeId]) -> NodeTypes:
+    """Read the DataType attribute of every node in one request."""
+    try:
+        values = await client.read_attributes(
+            [client.get_node(nid) for nid in node_ids], AttributeIds.DataType
+        )
+    except _FOREIGN_ERRORS as exc:
+        raise TransientError(f"read the nodes' data types: {_describe(exc)}") from exc
+    types: dict[ua.NodeId, str] = {}
+    unknown: list[str] = []
+    for nid, value in zip(node_ids, values, strict=True):
+        status = value.StatusCode
+        if status is not None and status.is_bad():
+            unknown.append(f"{nid.to_string()}: {status.name}")
+            continue
+        type_id = value.Value.Value if value.Value is not None else None
+        if (
+            isinstance(type_id, ua.NodeId)
+            and type_id.NamespaceIndex == 0
+            and isinstance(type_id.Identifier, int)
+        ):
+            with contextlib.suppress(ValueError):
+                types[nid] = ua.VariantType(type_id.Identifier).name
+    return NodeTypes(types, tuple(unknown))
 
 
 async def subscribe(

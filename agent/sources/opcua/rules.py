@@ -28,6 +28,7 @@ from agent.errors import ConfigError
 from agent.queue.model import NewEvent
 from agent.sources.opcua.config import OpcuaConfig, OpcuaNodeRule
 from agent.sources.opcua.counter import delta
+from agent.sources.opcua.datatypes import UNSIGNED_MAX, state_keys_problem
 from agent.sources.opcua.reading import (
     ORDER_TARGET,
     Reading,
@@ -82,10 +83,21 @@ class Plan:
     state: dict[str, str]
     rejects: list[RejectedValue]
     _memory: _Memory
+    unmatched: list[str] = field(default_factory=list)
+    """State values no ``states`` key maps, in words (counted, not events)."""
 
 
-def counter_key(name: str) -> str:
-    """State key of a counter rule's last reading."""
+def counter_key(name: str, where: str) -> str:
+    """State key of a counter rule's last reading of node ``where`` (see :func:`node_where`).
+
+    Keyed by the node too: a rule pointed at another node starts from a fresh baseline
+    instead of taking the other node's count for its own.
+    """
+    return f"opcua:counter:{name}:{where}"
+
+
+def legacy_counter_key(name: str) -> str:
+    """The key of a counter's last reading before it was keyed by node; read once, cleared."""
     return f"opcua:counter:{name}"
 
 
@@ -112,7 +124,9 @@ class RuleEngine:
         self._fixed_order = config.order.value if config.order is not None else None
         self._base = [_base_data(rule) for rule in self._rules]
         self._where = [node_where(r.namespace_uri, r.identifier) for r in self._rules]
+        self._rollover = [r.rollover_max for r in self._rules]
         self._memory = _Memory(order=self._fixed_order)
+        self._legacy: set[str] = set()
 
     @property
     def current_order(self) -> str | None:
@@ -128,7 +142,9 @@ class RuleEngine:
         keys: list[str] = []
         for rule in self._rules:
             if rule.rule == "counter":
-                keys += [counter_key(rule.name), held_key(rule.name)]
+                where = node_where(rule.namespace_uri, rule.identifier)
+                keys += [counter_key(rule.name, where), legacy_counter_key(rule.name)]
+                keys.append(held_key(rule.name))
             elif rule.rule == "state":
                 keys.append(state_key(rule.name))
         return keys
@@ -136,9 +152,17 @@ class RuleEngine:
     def load(self, state: Mapping[str, str | None]) -> None:
         """Adopt persisted memory (after a restart); unreadable entries are ignored."""
         memory = _Memory(order=self._memory.order)
-        for rule in self._rules:
+        self._legacy = set()
+        for index, rule in enumerate(self._rules):
             if rule.rule == "counter":
-                last = state.get(counter_key(rule.name))
+                last = state.get(counter_key(rule.name, self._where[index]))
+                legacy = state.get(legacy_counter_key(rule.name))
+                if legacy:
+                    # Written before counters were keyed by node: it belongs to the node the
+                    # rule reads now unless that node already has its own value.
+                    self._legacy.add(rule.name)
+                    if last is None:
+                        last = legacy
                 if last is not None and last.isdigit():
                     memory.counters[rule.name] = int(last)
                 held = _parse_held(state.get(held_key(rule.name)))
@@ -149,6 +173,26 @@ class RuleEngine:
                 if last_state is not None:
                     memory.states[rule.name] = last_state
         self._memory = memory
+
+    def adopt_types(self, types: Mapping[int, str]) -> list[str]:
+        """Learn each rule's node data type (rule index -> type name, ``UInt32``…).
+
+        A counter without ``rollover_max`` wraps at its unsigned type's maximum. Returns, in
+        words, the rules that can never work on their node's type (a state rule whose
+        ``states`` keys its values can never read as).
+        """
+        problems: list[str] = []
+        for index, rule in enumerate(self._rules):
+            kind = types.get(index)
+            if kind is None:
+                continue
+            if rule.rule == "counter" and rule.rollover_max is None:
+                self._rollover[index] = UNSIGNED_MAX.get(kind)
+            elif rule.rule == "state":
+                problem = state_keys_problem(rule, kind)
+                if problem is not None:
+                    problems.append(f"{rule.name!r} ({self._where[index]}): {problem}")
+        return problems
 
     def plan(self, readings: Iterable[Reading]) -> Plan:
         """Apply the rules to ``readings`` (see :func:`in_time_order`); this engine is unchanged."""
@@ -164,6 +208,7 @@ class RuleEngine:
     def commit(self, plan: Plan) -> None:
         """Adopt ``plan``'s memory: its events and state are durable now."""
         self._memory = plan._memory
+        self._legacy -= {n for n in self._legacy if plan.state.get(legacy_counter_key(n)) == ""}
 
     # -- the order -------------------------------------------------------------------------
 
@@ -236,9 +281,11 @@ class RuleEngine:
         last = memory.counters.get(rule.name)
         if value == last:
             return
-        grown = delta(last, value, rule.rollover_max, rule.rollover_window)
+        grown = delta(last, value, self._rollover[index], rule.rollover_window)
         memory.counters[rule.name] = value
-        plan.state[counter_key(rule.name)] = str(value)
+        plan.state[counter_key(rule.name, self._where[index])] = str(value)
+        if rule.name in self._legacy:
+            plan.state[legacy_counter_key(rule.name)] = ""
         if last is not None and value < last:
             log.debug("counter %s went from %d to %d (+%d)", rule.name, last, value, grown)
         if grown <= 0:
@@ -260,7 +307,9 @@ class RuleEngine:
             self._reject_rule(plan, index, reason, reading)
             return
         if text not in rule.states:
-            log.debug("state %s: value %s is not mapped; ignored", rule.name, text)
+            plan.unmatched.append(
+                f"{rule.name} ({self._where[index]}): value {text!r} matches no key of 'states'"
+            )
             return
         if memory.order is None:
             memory.waiting_states[rule.name] = (text, reading.at)

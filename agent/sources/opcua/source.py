@@ -21,7 +21,7 @@ from agent.errors import QueueFullError, TransientError
 from agent.queue.store import QueueStore
 from agent.sources.opcua import connection
 from agent.sources.opcua.config import OpcuaConfig
-from agent.sources.opcua.reading import Reading
+from agent.sources.opcua.reading import ORDER_TARGET, Reading
 from agent.sources.opcua.rules import Plan, RejectedValue, RuleEngine
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 #: Most readings applied and enqueued together.
 BATCH_MAX_READINGS = 2000
 _RESYNC = "resync after buffer overflow"
+_RETRY_UNKNOWN = "looking again for the nodes the server did not know"
+#: How long a session with unknown nodes runs before it reconnects to look for them again.
+UNKNOWN_NODE_RETRY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,12 @@ class OpcuaStats:
     held_qty: int
     subscribed_nodes: int
     applied: int
+    alarm: str | None = None
+    """What makes configured rules count nothing on this server (unknown nodes, state keys
+    that can never match the node's type); None when every rule works."""
+    unmatched: int = 0
+    """State values that matched no key of their rule's ``states``."""
+    last_unmatched: str | None = None
 
 
 class OpcuaSource:
@@ -79,6 +88,9 @@ class OpcuaSource:
         self._last_error: str | None = None
         self._subscribed = 0
         self._applied = 0
+        self._alarms: tuple[str, ...] = ()
+        self._unmatched = 0
+        self._last_unmatched: str | None = None
 
     def stats(self) -> OpcuaStats:
         """Counters since start; ``connected`` and ``since`` describe the current link."""
@@ -101,6 +113,9 @@ class OpcuaSource:
             held_qty=self._engine.held_qty,
             subscribed_nodes=self._subscribed,
             applied=self._applied,
+            alarm="; ".join(self._alarms) or None,
+            unmatched=self._unmatched,
+            last_unmatched=self._last_unmatched,
         )
 
     async def run(self) -> None:
@@ -128,6 +143,8 @@ class OpcuaSource:
                 log.warning("OPC UA: %s; retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 continue
+            if reason == _RETRY_UNKNOWN:
+                continue
             reconnecting = reason != _RESYNC
             if not reconnecting:
                 self._resyncs += 1
@@ -146,25 +163,62 @@ class OpcuaSource:
         self._lost = lost
         try:
             routes, order_id = await connection.resolve(client, config)
+            types = await connection.read_types(client, list(routes))
             if order_id is not None:
                 self._offer(await connection.read_order(client, order_id))
             handler = connection.NotificationHandler(routes, self._offer, lost)
             subscribed = await connection.subscribe(client, config, routes, handler)
-            if subscribed.refused:
-                self._last_error = "nodes refused: " + "; ".join(subscribed.refused)
-                log.error("OPC UA server refused nodes: %s", "; ".join(subscribed.refused))
+            missing = self._check_nodes(routes, types, subscribed)
             async with asyncio.TaskGroup() as tasks:
                 watcher = tasks.create_task(connection.watch(client, lost))
+                retry = tasks.create_task(self._retry_unknown(lost)) if missing else None
                 self._on_connected(subscribed.nodes, reconnecting)
                 backoff.reset()
                 reason = await lost.wait()
                 watcher.cancel()
+                if retry is not None:
+                    retry.cancel()
             return reason
         finally:
             self._lost = None
             self._connected = False
             self._since = datetime.now(UTC)
             await connection.close(client, config.timeout_seconds)
+
+    def _check_nodes(
+        self,
+        routes: connection.Routes,
+        types: connection.NodeTypes,
+        subscribed: connection.Subscribed,
+    ) -> bool:
+        """Raise (or clear) the alarm of rules that cannot count here; True if nodes are unknown.
+
+        A node the server does not know (``BadNodeIdUnknown`` after a restart that moved or
+        dropped it) leaves its rule silent while the link looks fine, so it is an alarm, not a
+        log line; the session looks for it again every :data:`UNKNOWN_NODE_RETRY_SECONDS`.
+        """
+        by_rule = {
+            index: kind
+            for nid, kind in types.types.items()
+            for index in routes.get(nid, ())
+            if index != ORDER_TARGET
+        }
+        refused = dict(item.split(": ", 1) for item in (*types.unknown, *subscribed.refused))
+        alarms = [
+            f"the server does not know node {nid} ({status}): its rule counts nothing; "
+            "check namespace_uri and identifier"
+            for nid, status in refused.items()
+        ]
+        alarms += [f"state rule {p}" for p in self._engine.adopt_types(by_rule)]
+        self._alarms = tuple(alarms)
+        for alarm in alarms:
+            log.error("OPC UA: %s", alarm)
+        return bool(refused)
+
+    @staticmethod
+    async def _retry_unknown(lost: connection.LossSignal) -> None:
+        await asyncio.sleep(UNKNOWN_NODE_RETRY_SECONDS)
+        lost.set(_RETRY_UNKNOWN)
 
     def _on_connected(self, nodes: int, reconnecting: bool) -> None:
         if reconnecting:
@@ -203,6 +257,10 @@ class OpcuaSource:
             await self._store(plan)
             self._engine.commit(plan)
             self._applied += len(readings)
+            if plan.unmatched:
+                self._unmatched += len(plan.unmatched)
+                self._last_unmatched = plan.unmatched[-1]
+                log.debug("OPC UA state values unmatched: %s", "; ".join(plan.unmatched))
             for reject in plan.rejects:
                 await self._reject(reject)
             if self._resync_wanted and buffer.empty():

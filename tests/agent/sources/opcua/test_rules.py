@@ -60,7 +60,7 @@ def test_a_plan_changes_nothing_until_committed() -> None:
     assert [e.data["qty"] for e in plan.events] == [5]
     again = engine.plan([value(0, 15, 1)])  # the first plan was never stored: same outcome
     assert [e.data["qty"] for e in again.events] == [5]
-    assert again.state == {counter_key("good"): "15"}
+    assert again.state == {counter_key("good", "nsu=urn:l;s=good"): "15"}
 
 
 def test_held_production_survives_a_restart_and_goes_to_the_next_order() -> None:

@@ -24,6 +24,7 @@ from wire.events import format_timestamp
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+GOOD_KEY = f"opcua:counter:good:nsu={NAMESPACE};s=Line1.GoodParts"
 GOOD = node("good", "good", "counter", event="production.reported", uom="Units", workcenter="WC-1")
 
 
@@ -47,7 +48,7 @@ async def test_counter_growth_becomes_production_events(
         assert first["source"] == "opcua:good"
         assert first["occurred_at"] == format_timestamp(stamp)
         assert first["data"] == {"order": "MO/0001", "qty": 3, "uom": "Units", "workcenter": "WC-1"}
-        assert await run.queue.get_state("opcua:counter:good") == "7"
+        assert await run.queue.get_state(GOOD_KEY) == "7"
         stats = run.stats()
         assert stats.events_queued == 2
         assert stats.current_order == "MO/0001"
@@ -91,7 +92,7 @@ async def test_source_restart_neither_double_counts_nor_loses(
         # A resubscription repeats the current value: a baseline, not production.
         await run.wait_settled(3)
         assert quantities(await run.events()) == [5, 3, 2]
-        assert await run.queue.get_state("opcua:counter:good") == "10"
+        assert await run.queue.get_state(GOOD_KEY) == "10"
 
 
 async def test_state_transitions_emit_operation_events(
@@ -285,7 +286,7 @@ async def test_a_full_queue_pauses_the_source_without_losing_production(
         await line_server.write("good", 5)
         await line_server.write("good", 9)
         await wait_until(lambda: (run.stats().last_error or "").startswith("queue full"), "paused")
-        assert await run.queue.get_state("opcua:counter:good") == "0"  # nothing half-stored
+        assert await run.queue.get_state(GOOD_KEY) == "0"  # nothing half-stored
 
         await run.queue.ack_through(filled)  # the relay took the backlog: room again
         events = await run.wait_events(1, "production.reported")
