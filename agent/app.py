@@ -15,6 +15,7 @@ from agent.errors import ConfigError
 from agent.health.server import HealthServer
 from agent.notify import Notifier
 from agent.queue.store import QueueStore
+from agent.sources import registry
 from agent.supervisor import Supervisor
 from agent.uploader.uploader import Uploader
 from wire.errors import WireError
@@ -51,19 +52,10 @@ async def run_agent(
         components: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], Any]]] = {
             "uploader": (uploader.run, uploader.stats),
         }
-        if settings.mqtt.subscriptions:
-            from agent.sources.mqtt.source import MqttSource
-
-            mqtt = MqttSource(
-                settings.mqtt, queue, settings.mqtt.client_id or f"edge-agent-{gateway_id}"
-            )
-            components["mqtt"] = (mqtt.run, mqtt.stats)
-        if settings.opcua.endpoint:
-            # Imported only when used: asyncua alone costs ~30 MB of a small gateway's memory.
-            from agent.sources.opcua.source import OpcuaSource
-
-            opcua = OpcuaSource(settings.opcua, queue)
-            components["opcua"] = (opcua.run, opcua.stats)
+        for source_plan in registry.plan(settings):
+            if source_plan.enabled:
+                source = source_plan.kind.build(source_plan.config, queue, gateway_id)
+                components[source_plan.kind.name] = (source.run, source.stats)
 
         providers: dict[str, Callable[[], Any]] = {"queue": queue.stats}
         supervisors = {name: Supervisor(name) for name in components}

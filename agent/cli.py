@@ -60,18 +60,14 @@ def _check_config(settings: AgentSettings, config_path: Path, as_json: bool) -> 
         key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
         raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
-    if settings.opcua.endpoint:
-        # Node ids, certificate files and rule fields are checked before a first connection.
-        from agent.sources.opcua.connection import check_config
-        from agent.sources.opcua.rules import RuleEngine
+    from agent.sources import registry
 
-        try:
-            check_config(settings.opcua)
-            RuleEngine(settings.opcua)
-        except ConfigError as exc:
-            raise ConfigError(f"{config_path}: {exc}") from exc
-    if settings.mqtt.password_file is not None and not settings.mqtt.password_file.is_file():
-        raise ConfigError(f"[mqtt] password_file: {settings.mqtt.password_file} is not a file")
+    for source_plan in registry.plan(settings):
+        if source_plan.enabled:
+            try:
+                source_plan.kind.check(source_plan.config)
+            except ConfigError as exc:
+                raise ConfigError(f"{config_path}: {exc}") from exc
     if as_json:
         print(settings.model_dump_json(indent=2))
     else:

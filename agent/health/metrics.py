@@ -10,6 +10,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from agent.sources import registry
+
 #: Fields that only ever grow; exposed as counters (``…_total``).
 COUNTER_FIELDS = frozenset(
     {
@@ -40,6 +42,7 @@ class StatsCollector(Collector):
         self._providers = providers
 
     def collect(self) -> Iterator[Metric]:
+        counters = COUNTER_FIELDS | registry.counter_fields()
         for component, provider in self._providers.items():
             stats = provider()
             if not dataclasses.is_dataclass(stats):
@@ -49,7 +52,7 @@ class StatsCollector(Collector):
                 if value is None:
                     continue
                 base = f"edge_agent_{component}_{field.name}"
-                if field.name in COUNTER_FIELDS:
+                if field.name in counters:
                     name = base.removesuffix("_total")
                     counter = CounterMetricFamily(name, f"{component} {field.name}")
                     counter.add_metric([], value)

@@ -16,12 +16,12 @@ from html import escape
 from typing import Any
 
 from agent.health.status import CLOCK_SKEW_WARN_SECONDS, Health, as_dict
+from agent.sources import registry
 
 #: Seconds between the page's own reloads.
 REFRESH_SECONDS = 5
 
 _COLOURS = {"green": "#1b7f3b", "amber": "#9a5b00", "red": "#b00020"}
-_SOURCE_KINDS = {"mqtt": ("MQTT broker", "broker"), "opcua": ("OPC UA endpoint", "endpoint")}
 _NOT_SOURCES = ("queue", "uploader")
 
 _STYLE = """
@@ -83,7 +83,8 @@ def _identity(identity: Mapping[str, str], now: datetime) -> str:
 
 
 def _source(name: str, stats: Any, now: datetime) -> str:
-    kind, address_field = _SOURCE_KINDS.get(name, (f"{name} source", ""))
+    found = registry.find(name)
+    kind, address_field = (found.title, found.address_field) if found else (f"{name} source", "")
     address = _get(stats, address_field) if address_field else None
     title = f"{kind} {address}" if address else kind
     connected, since = _get(stats, "connected", True), _get(stats, "since")
