@@ -18,6 +18,7 @@ from agent.health.config import HealthConfig
 from agent.queue.config import QueueConfig
 from agent.sources.mqtt.config import MqttConfig
 from agent.sources.opcua.config import OpcuaConfig
+from agent.sources.sparkplug.config import SparkplugConfig
 from agent.uploader.config import RelayConfig
 from wire.events import GATEWAY_ID_PATTERN
 
@@ -62,6 +63,7 @@ class AgentSettings(BaseSettings):
     queue: QueueConfig = QueueConfig()
     mqtt: MqttConfig = MqttConfig()
     opcua: OpcuaConfig = OpcuaConfig()
+    sparkplug: SparkplugConfig = SparkplugConfig()
     health: HealthConfig = HealthConfig()
     log: LogConfig = LogConfig()
 

@@ -97,6 +97,8 @@ def _source(name: str, stats: Any, now: datetime) -> str:
     rows = [("Connection", link)]
     if _get(stats, "alarm"):
         rows.append(("Alarm", _bad(escape(_get(stats, "alarm")))))
+    if _get(stats, "warning"):
+        rows.append(("Warning", _warn(escape(_get(stats, "warning")))))
     if not connected and _get(stats, "last_error"):
         rows.append(("Why", _bad(escape(_get(stats, "last_error")))))
     last_value = _get(stats, "last_value_at") or _get(stats, "last_message_at")

@@ -68,6 +68,8 @@ def assess(components: Mapping[str, Any]) -> Health:
             continue
         if _get(stats, "alarm"):
             flag("red", f"{name} source: {_get(stats, 'alarm')}")
+        if _get(stats, "warning"):
+            flag("amber", f"{name} source: {_get(stats, 'warning')}")
         if not _get(stats, "connected", True):
             err = _get(stats, "last_error") or "not connected"
             flag("amber", f"{name} source is not connected: {err}")

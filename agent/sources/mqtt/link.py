@@ -51,6 +51,8 @@ class LinkOptions:
     password: str | None = None
     tls: ssl.SSLContext | None = None
     tls_insecure: bool = False
+    will: tuple[str, bytes, int, bool] | None = None
+    """Last will: (topic, payload, qos, retain), published by the broker when the link dies."""
 
 
 class MqttLink:
@@ -73,6 +75,9 @@ class MqttLink:
         )
         if options.username is not None:
             client.username_pw_set(options.username, options.password)
+        if options.will is not None:
+            topic, payload, qos, retain = options.will
+            client.will_set(topic, payload, qos, retain)
         if options.tls is not None:
             client.tls_set_context(options.tls)
             if options.tls_insecure:
@@ -147,6 +152,10 @@ class MqttLink:
         _, mid = self._client.subscribe(request)
         reasons = await self._wait_for_ack("SUBACK", mid, timeout_seconds)
         return [f for (f, _), r in zip(filters, reasons, strict=False) if r.is_failure]
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
+        """Queue a message to the broker (sent by the loop's writer; QoS 1 retried by paho)."""
+        self._client.publish(topic, payload, qos, retain)
 
     async def unsubscribe(self, filters: Sequence[str], timeout_seconds: float) -> None:
         """Drop subscriptions the persistent session has but the configuration no longer."""
