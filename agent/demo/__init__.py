@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="port of the agent's health page (default: a free one)",
     )
     parser.add_argument(
+        "--line",
+        choices=("opcua", "sparkplug"),
+        default="opcua",
+        help="how the line talks to the agent: OPC UA (default) or Sparkplug B over MQTT",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the demo's working directory (queue, inbox, logs)"
     )
     parser.add_argument(

@@ -86,7 +86,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _agent_toml(
-    workdir: Path, relay_port: int, health_port: int, opcua: str, mqtt_port: int | None
+    workdir: Path,
+    relay_port: int,
+    health_port: int,
+    opcua: str,
+    mqtt_port: int | None,
+    line_section: str | None = None,
 ) -> str:
     text = f"""
 [gateway]
@@ -105,7 +110,11 @@ listen = "127.0.0.1:{health_port}"
 [log]
 format = "text"
 level = "WARNING"
-
+"""
+    if line_section is not None:
+        text += line_section
+    else:
+        text += f"""
 [opcua]
 endpoint = "{opcua}"
 reconnect_max_seconds = 2.0
@@ -289,13 +298,20 @@ async def _line_to_odoo(
     if added.returncode != 0:
         raise DemoError(f"could not register the gateway with the relay:\n{added.stderr}")
 
-    line = SimulatedLine(free_port(), orders, seed=7)
-    await line.start()
-    broker: Broker | None = None
     binary = mosquitto_path()
-    if binary:
-        broker = Broker(binary, free_port())
+    broker: Broker | None = Broker(binary, free_port()) if binary else None
+    line_section = None
+    if args.line == "sparkplug":
+        from agent.demo.sparkplug_line import SparkplugLine, agent_section
+
+        if broker is None:
+            raise DemoError("--line sparkplug needs mosquitto (apt-get install mosquitto)")
+        line: SimulatedLine = SparkplugLine(broker.port, orders, seed=7)
+        line_section = agent_section(broker.port, WORKCENTER, FINISHED)
     else:
+        line = SimulatedLine(free_port(), orders, seed=7)
+    await line.start()
+    if broker is None:
         print(
             "mosquitto is not installed: the MQTT consumption feed is left out "
             "(apt-get install mosquitto to see it)"
@@ -304,7 +320,12 @@ async def _line_to_odoo(
     await proxy.start()
     (workdir / "agent.toml").write_text(
         _agent_toml(
-            workdir, proxy.port, health_port, line.endpoint, broker.port if broker else None
+            workdir,
+            proxy.port,
+            health_port,
+            line.endpoint,
+            broker.port if broker else None,
+            line_section,
         )
     )
     stop = asyncio.Event()
