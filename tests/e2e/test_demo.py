@@ -34,3 +34,22 @@ def test_demo_counts_reach_odoo_once_across_a_wan_outage() -> None:
     # Both sources reached Odoo: parts over OPC UA, consumption over MQTT.
     assert counts[("WH/MO/00001", "good")][2] > 0
     assert counts[("WH/MO/00001", "consumed")][2] > 0
+
+
+def test_demo_over_sparkplug_counts_reach_odoo_once() -> None:
+    argv = ["demo", "--line", "sparkplug", "--duration", "8", "--outage-seconds", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *argv],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "totals agree" in out and "MISMATCH" not in out
+    rows = [m for line in out.splitlines() if (m := ROW.match(line))]
+    counts = {(m["order"], m["what"]): [float(c) for c in m["counts"].split()] for m in rows}
+    assert counts[("WH/MO/00001", "good")][2] > 0
+    for key, (line, relay, odoo) in counts.items():
+        assert line == relay == odoo, (key, out)
