@@ -46,6 +46,10 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"messages": 100_000, "only": MQTT_CASES},
         {"messages": 20_000, "only": MQTT_CASES},
     ),
+    "sparkplug_ingest": (
+        {"messages": 20_000, "metrics": 10},
+        {"messages": 5_000, "metrics": 10},
+    ),
     "opcua_ingest": (
         {"tags": 1000, "hz": 10.0, "seconds": 5.0},
         {"tags": 1000, "hz": 10.0, "seconds": 1.5},
@@ -210,6 +214,23 @@ def rows_mqtt_ingest(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
     return out
 
 
+def rows_sparkplug_ingest(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
+    return [
+        Row(
+            f"Sparkplug B ingest, NDATA backlog x {r['metrics_per_message']} counters, power",
+            _rate(r["sparkplug_metric_rate"], "metrics/s"),
+            f"`mosquitto_sub -q 1`: {_rate(r['sparkplug_sub_msg_rate'], 'msg/s')}",
+            r["sparkplug_msg_rate"] / r["sparkplug_sub_msg_rate"],
+        ),
+        Row(
+            "JSON MQTT ingest beside it, backlog, 3.1.1, power",
+            _rate(r["json_msg_rate"], "msg/s"),
+            f"`mosquitto_sub -q 1`: {_rate(r['json_sub_msg_rate'], 'msg/s')}",
+            r["json_msg_rate"] / r["json_sub_msg_rate"],
+        ),
+    ]
+
+
 def rows_opcua_ingest(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
     counter = r["cases"]["OpcuaSource counter"]
     base = r["cases"]["asyncua client (counting)"]["received"]
@@ -371,6 +392,7 @@ def rows_e2e_latency(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
 ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]] = {
     "queue_ingest": rows_queue_ingest,
     "mqtt_ingest": rows_mqtt_ingest,
+    "sparkplug_ingest": rows_sparkplug_ingest,
     "opcua_ingest": rows_opcua_ingest,
     "uploader_drain": rows_uploader_drain,
     "inbox_store": rows_inbox_store,
