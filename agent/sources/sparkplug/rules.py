@@ -28,7 +28,7 @@ from agent.sources.sparkplug.config import SparkplugConfig, SparkplugMetricRule
 from agent.sources.sparkplug.nodes import Value
 from agent.sources.sparkplug.payload import TYPE_NAMES, UNSIGNED_MAX
 from wire.errors import WireValidationError
-from wire.events import validate_data
+from wire.events import format_timestamp, validate_data
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,20 @@ class _Memory:
     """Rule -> (last value, its timestamp in ms)."""
     last_at: dict[str, int] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
+    held: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    """Counter rule -> production grown while no order was known, and when it last grew."""
+    waiting: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    """State rule -> the latest mapped state seen while no order was known."""
 
     def copy(self) -> _Memory:
-        return _Memory(self.order, dict(self.counters), dict(self.last_at), dict(self.states))
+        return _Memory(
+            self.order,
+            dict(self.counters),
+            dict(self.last_at),
+            dict(self.states),
+            dict(self.held),
+            dict(self.waiting),
+        )
 
 
 @dataclass(slots=True)
@@ -75,6 +86,11 @@ def counter_key(rule: SparkplugMetricRule, group: str) -> str:
 
 def state_key(rule: SparkplugMetricRule) -> str:
     return f"sparkplug:state:{rule.name}"
+
+
+def held_key(rule: SparkplugMetricRule) -> str:
+    """Production held until an order is known (as for OPC UA counters)."""
+    return f"sparkplug:held:{rule.name}"
 
 
 class MetricRules:
@@ -104,7 +120,7 @@ class MetricRules:
         keys = []
         for rule in self._rules:
             if rule.rule == "counter":
-                keys.append(counter_key(rule, self._group))
+                keys += [counter_key(rule, self._group), held_key(rule)]
             elif rule.rule == "state":
                 keys.append(state_key(rule))
         return keys
@@ -122,6 +138,9 @@ class MetricRules:
                             memory.last_at[rule.name] = saved["at"]
                     except (ValueError, KeyError, TypeError):
                         log.warning("ignoring unreadable counter state %r", raw)
+                held = _parse_held(state.get(held_key(rule)))
+                if held is not None:
+                    memory.held[rule.name] = held
             elif rule.rule == "state":
                 text = state.get(state_key(rule))
                 if text:
@@ -155,8 +174,22 @@ class MetricRules:
     # -- rules -------------------------------------------------------------------------
 
     def _apply_order(self, plan: Plan, value: Value) -> None:
-        if isinstance(value.value, str) and value.value.strip():
-            plan._memory.order = value.value.strip()
+        if not isinstance(value.value, str) or not value.value.strip():
+            return
+        memory, order = plan._memory, value.value.strip()
+        if order == memory.order:
+            return
+        memory.order = order
+        for index, rule in enumerate(self._rules):
+            if rule.name in memory.held:
+                qty, at = memory.held.pop(rule.name)
+                plan.state[held_key(rule)] = ""
+                assert rule.event is not None
+                data = {**self._base[index], "order": order, "qty": qty}
+                self._emit(plan, index, rule.event, data, at)
+            if rule.name in memory.waiting:
+                text, at = memory.waiting.pop(rule.name)
+                self._emit_state(plan, index, text, at)
 
     def _apply(self, plan: Plan, index: int, value: Value, now: datetime) -> None:
         rule, memory = self._rules[index], plan._memory
@@ -199,7 +232,11 @@ class MetricRules:
         if grown <= 0:
             return
         if memory.order is None:
-            self._reject(plan, index, f"no current order for {grown} counted", value)
+            held, _ = memory.held.get(rule.name, (0, at))
+            memory.held[rule.name] = (held + grown, at)
+            plan.state[held_key(rule)] = json.dumps(
+                {"qty": held + grown, "at": format_timestamp(at)}
+            )
             return
         data = {**self._base[index], "order": memory.order, "qty": grown}
         assert rule.event is not None
@@ -211,7 +248,15 @@ class MetricRules:
         if text is None or text not in rule.states:
             self._reject(plan, index, f"state value {value.value!r} matches no key", value)
             return
-        if memory.states.get(rule.name) == text or memory.order is None:
+        if memory.order is None:
+            memory.waiting[rule.name] = (text, at)
+            return
+        memory.waiting.pop(rule.name, None)
+        self._emit_state(plan, index, text, at)
+
+    def _emit_state(self, plan: Plan, index: int, text: str, at: datetime) -> None:
+        rule, memory = self._rules[index], plan._memory
+        if memory.states.get(rule.name) == text:
             return
         memory.states[rule.name] = text
         plan.state[state_key(rule)] = text
@@ -258,3 +303,15 @@ def _base_data(rule: SparkplugMetricRule) -> dict[str, Any]:
         except WireValidationError as exc:
             raise ConfigError(f"[[sparkplug.metrics]] {rule.name!r}: {event_type} {exc}") from exc
     return base
+
+
+def _parse_held(text: str | None) -> tuple[int, datetime] | None:
+    if not text:
+        return None
+    try:
+        raw = json.loads(text)
+        qty, at = int(raw["qty"]), datetime.fromisoformat(raw["at"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignoring unreadable held production %r", text)
+        return None
+    return (qty, at) if qty > 0 else None

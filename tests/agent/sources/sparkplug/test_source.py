@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.health.page import render_page
 from agent.health.status import assess
 from agent.queue.config import QueueConfig
 from agent.queue.store import QueueStore
@@ -164,6 +166,9 @@ async def test_births_and_data_by_alias_become_events(mosquitto: Mosquitto, tmp_
         health = assess({"sparkplug": run.stats()})
         assert health.status == "amber"
         assert any("edge nodes offline: press-1" in r for r in health.reasons)
+        page = render_page(health, {"sparkplug": run.stats()}, {}, datetime.now(UTC))
+        assert f"Sparkplug B broker {mosquitto.host}:{mosquitto.port}" in page
+        assert "edge nodes offline: press-1" in page
 
 
 async def test_a_seq_gap_asks_for_a_rebirth_and_counts_stay_exact(
