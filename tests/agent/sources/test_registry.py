@@ -103,3 +103,22 @@ def test_the_registry_imports_no_protocol_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_check_config_asks_every_enabled_kind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.cli import main
+
+    key = tmp_path / "gw.pem"
+    main(["keygen", "--out", str(key)])
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f'[gateway]\nid = "gw"\nsigning_key_file = "{key}"\n[health]\nlisten = ""\n'
+        '[sparkplug]\ngroup_id = "line1"\n[sparkplug.order]\nvalue = "MO/1"\n'
+        '[[sparkplug.metrics]]\nname = "good"\nnode = "n"\nmetric = "Good"\n'
+        'rule = "counter"\nevent = "production.reported"\nstatic = { uom = 5 }\n'
+    )
+    assert main(["check-config", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "[[sparkplug.metrics]] 'good'" in err
