@@ -192,10 +192,13 @@ class NodeTypes:
 
 async def read_types(client: Client, node_ids: list[ua.NodeId]) -> NodeTypes:
     """Read the DataType attribute of every node in one request."""
+    params = ua.ReadParameters()
+    for nid in node_ids:
+        item = ua.ReadValueId()
+        item.NodeId, item.AttributeId = nid, AttributeIds.DataType
+        params.NodesToRead.append(item)
     try:
-        values = await client.read_attributes(
-            [client.get_node(nid) for nid in node_ids], AttributeIds.DataType
-        )
+        values = await client.uaclient.read(params)
     except _FOREIGN_ERRORS as exc:
         raise TransientError(f"read the nodes' data types: {_describe(exc)}") from exc
     types: dict[ua.NodeId, str] = {}
