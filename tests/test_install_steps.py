@@ -143,9 +143,9 @@ def test_readme_install_steps_run_in_order(tmp_path: Path) -> None:
     # The key keygen made is the one the relay now holds for the gateway README names.
     key_id = re.search(r"^key id:\s+(\S+)$", result.stdout, re.M)
     assert key_id, result.stdout
+    relay_toml = str(scratch / "etc/cloud-relay/relay.toml")
     listing = subprocess.run(
-        [sys.executable, "-m", "cloud_relay", "gateway", "list", "--json", "--config"]
-        + [str(scratch / "etc/cloud-relay/relay.toml")],
+        [sys.executable, "-m", "cloud_relay", "gateway", "list", "--json", "--config", relay_toml],
         env=env,
         capture_output=True,
         text=True,

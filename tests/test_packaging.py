@@ -214,9 +214,7 @@ def test_edge_agent_check_config_loads_no_source_stack(tmp_path: Path) -> None:
         f'[gateway]\nid = "line1-gw"\nsigning_key_file = "{key}"\nstate_dir = "{tmp_path}"\n'
         '[mqtt]\nhost = "127.0.0.1"\n'
     )
-    code, out, modules = _run(
-        MAIN_AGENT, "x", "check-config", "--config", str(config)
-    )
+    code, out, modules = _run(MAIN_AGENT, "x", "check-config", "--config", str(config))
     assert code == 0, out
     assert "configuration is valid" in out
     assert _stacks(modules) == set()
@@ -252,9 +250,7 @@ def test_agent_without_its_stack_names_the_extra(tmp_path: Path) -> None:
         'event = "material.consumed"\n[mqtt.subscriptions.fields]\n'
         'order = "/order"\nproduct = "/product"\nqty = "/qty"\n'
     )
-    code, out, _ = _run(
-        MAIN_AGENT, "edge-agent", "run", "--config", str(config), blocked={"paho"}
-    )
+    code, out, _ = _run(MAIN_AGENT, "edge-agent", "run", "--config", str(config), blocked={"paho"})
     assert code == 1, out
     assert "edge-agent: run needs paho" in out and "pip install 'plant-link[agent]'" in out
 

@@ -67,9 +67,7 @@ def _externally_managed() -> bool:
 
 @pytest.mark.skipif(not _externally_managed(), reason="no externally-managed /usr/bin/python3")
 @pytest.mark.parametrize("section", COMMANDS)
-def test_readme_commands_work_on_an_externally_managed_python(
-    section: str, tmp_path: Path
-) -> None:
+def test_readme_commands_work_on_an_externally_managed_python(section: str, tmp_path: Path) -> None:
     """The command's own steps up to pip, on the distribution's python3 alone: pip answers
     from inside the virtual environment the command made, where the system one refuses."""
     parts = readme_command(section).split(" && ")
@@ -106,4 +104,3 @@ def test_readme_commands_work_on_an_externally_managed_python(
     # Without the virtual environment: refused (PEP 668), or no pip at all.
     assert refused.returncode != 0
     assert re.search("externally-managed-environment|No module named pip", refused.stderr)
-

@@ -56,4 +56,3 @@ def test_recorded_odoo_sessions_are_tracked() -> None:
     recordings = ROOT / "tests/cloud_relay/odoo/sandbox/recordings"
     assert recordings / "odoo-18.0-probe.jsonl" in tracked
     assert recordings / "README.md" in tracked
-
