@@ -17,9 +17,10 @@ from pathlib import Path
 from agent import __version__
 from agent.config import DEFAULT_CONFIG_PATH, AgentSettings, load_settings
 from agent.errors import AgentError, ConfigError
-from agent.health.status import as_dict
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+#: Modules that only an extra of the package installs, and that extra.
+EXTRA_OF_MODULE = {"asyncua": "agent", "paho": "agent", "fastapi": "relay", "asyncpg": "relay"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +94,7 @@ def _keygen(out: Path) -> int:
 
 
 def _queue_stats(settings: AgentSettings, as_json: bool) -> int:
+    from agent.health.status import as_dict
     from agent.queue.stats_reader import read_queue_stats
 
     stats = read_queue_stats(settings.queue_path)
@@ -135,6 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except AgentError as exc:
         print(f"edge-agent: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"edge-agent: {args.command} needs {exc.name}, which this installation lacks: "
+            f"pip install 'plant-link[{extra}]'",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 

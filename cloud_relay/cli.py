@@ -37,6 +37,8 @@ from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import DeadLetter, PostingStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+#: Modules that only an extra of the package installs, and that extra.
+EXTRA_OF_MODULE = {"fastapi": "relay", "asyncpg": "relay", "apscheduler": "relay"}
 #: Characters of a dead letter's error shown in the ``deadletters list`` table.
 ERROR_WIDTH = 80
 
@@ -432,6 +434,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except RelayError as exc:
         print(f"cloud-relay: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"cloud-relay: {args.command} needs {exc.name}, which this installation lacks: "
+            f"pip install 'plant-link[{extra}]'",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 
