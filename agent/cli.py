@@ -20,7 +20,13 @@ from agent.errors import AgentError, ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 #: Modules that only an extra of the package installs, and that extra.
-EXTRA_OF_MODULE = {"asyncua": "agent", "paho": "agent", "fastapi": "relay", "asyncpg": "relay"}
+EXTRA_OF_MODULE = {
+    "asyncua": "agent",
+    "paho": "agent",
+    "google": "agent",  # protobuf, for Sparkplug B
+    "fastapi": "relay",
+    "asyncpg": "relay",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
