@@ -19,7 +19,7 @@ from agent.queue.store import QueueStore
 from agent.sources.sparkplug.config import SparkplugConfig
 from agent.sources.sparkplug.source import SparkplugSource
 from tests.agent.sources.sparkplug.edge_node import BOOLEAN, UINT32, EdgeNode, MetricDef
-from tests.fixtures.mosquitto import Mosquitto, mosquitto
+from tests.fixtures.mosquitto import Mosquitto, mosquitto, publish_qos1
 
 __all__ = ["mosquitto"]
 
@@ -254,3 +254,23 @@ async def test_primary_host_store_and_forward_counts_what_was_made(
             assert run.stats().stale_values == 3
     finally:
         await asyncio.to_thread(node.disconnect)
+
+
+async def test_a_payload_that_is_not_sparkplug_is_rejected_and_traffic_goes_on(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with running(tmp_path, config(mosquitto)) as run:
+        node = edge_node(mosquitto)
+        await asyncio.to_thread(node.connect)
+        try:
+            await wait_until(lambda: run.stats().nodes_online == 1, "the birth")
+            bad = [(f"spBv1.0/{GROUP}/NDATA/press-1", b"\xff\xff not protobuf")]
+            await asyncio.to_thread(publish_qos1, mosquitto.host, mosquitto.port, bad)
+            await wait_until(lambda: run.stats().rejected == 1, "the reject")
+            last = run.stats().last_reject
+            assert last is not None
+            assert last.startswith(f"spBv1.0/{GROUP}/NDATA/press-1: not a Sparkplug B payload")
+            await asyncio.to_thread(node.set, "Line1/GoodParts", 3)
+            await run.wait_produced(3)
+        finally:
+            await asyncio.to_thread(node.disconnect)
