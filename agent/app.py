@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent import __version__
-from agent.config import AgentSettings
+from agent.config import AgentSettings, check_state_dir
 from agent.errors import ConfigError
 from agent.health.server import HealthServer
 from agent.notify import Notifier
@@ -42,9 +42,9 @@ async def run_agent(
     try:
         private_key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
-        raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
+        raise ConfigError(f"gateway.signing_key_file: {exc}") from exc
     gateway_id = settings.gateway.id
-    settings.gateway.state_dir.mkdir(parents=True, exist_ok=True)
+    check_state_dir(settings.gateway.state_dir, create=True)
     queue = await QueueStore.open(settings.queue_path, gateway_id, settings.queue)
     try:
         uploader = Uploader(settings.relay, queue, gateway_id, private_key)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import __version__
-from agent.config import DEFAULT_CONFIG_PATH, AgentSettings, load_settings
+from agent.config import DEFAULT_CONFIG_PATH, AgentSettings, check_state_dir, load_settings
 from agent.errors import AgentError, ConfigError
 from agent.health.status import as_dict
 
@@ -59,7 +59,11 @@ def _check_config(settings: AgentSettings, config_path: Path, as_json: bool) -> 
     try:
         key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
-        raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
+        raise ConfigError(f"{config_path}: gateway.signing_key_file: {exc}") from exc
+    try:
+        check_state_dir(settings.gateway.state_dir, create=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
     if settings.opcua.endpoint:
         # Node ids, certificate files and rule fields are checked before a first connection.
         from agent.sources.opcua.connection import check_config
@@ -108,13 +112,17 @@ def _queue_stats(settings: AgentSettings, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _run(settings: AgentSettings) -> int:
+def _run(settings: AgentSettings, config_path: Path) -> int:
     from agent import logs
     from agent.app import run_agent
 
     logs.configure(settings.log.level, settings.log.format)
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        asyncio.run(run_agent(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            asyncio.run(run_agent(settings))
+    except ConfigError as exc:
+        # Settings the file (or environment) gave that turn out unusable at start.
+        raise ConfigError(f"{config_path}: {exc}") from exc
     return EXIT_OK
 
 
@@ -133,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(settings, args.config, args.json)
         if args.command == "queue-stats":
             return _queue_stats(settings, args.json)
-        return _run(settings)
+        return _run(settings, args.config)
     except ConfigError as exc:
         print(f"edge-agent: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
