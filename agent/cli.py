@@ -1,4 +1,4 @@
-"""``edge-agent``: run, check-config, keygen, queue-stats, demo.
+"""``edge-agent``: run, check-config, keygen, queue-stats, rejects, demo.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 """
@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats = sub.add_parser("queue-stats", parents=[config_opt], help="what the queue holds")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
+    rejects = sub.add_parser(
+        "rejects", parents=[config_opt], help="the payloads the sources rejected, and why"
+    )
+    rejects.add_argument("--json", action="store_true", help="machine-readable output")
+    rejects.add_argument(
+        "--limit", type=_positive, default=20, help="newest N (default %(default)s)"
+    )
     demo = sub.add_parser("demo", help="a simulated line, the agent and a relay, on loopback")
     from agent.demo import add_arguments
 
@@ -112,6 +119,51 @@ def _queue_stats(settings: AgentSettings, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+#: Characters of a rejected payload shown in the ``rejects`` table.
+PAYLOAD_WIDTH = 60
+
+
+def _rejects(settings: AgentSettings, limit: int, as_json: bool) -> int:
+    from agent.queue.rejects_reader import read_rejects
+
+    rejects, total = read_rejects(settings.queue_path, limit)
+    if as_json:
+        listing = [
+            {
+                "at": r.at.isoformat(),
+                "source": r.source,
+                "where": r.where,
+                "reason": r.reason,
+                "payload": r.payload.decode("utf-8", "replace"),
+            }
+            for r in rejects
+        ]
+        print(json.dumps({"total": total, "rejects": listing}, indent=2))
+        return EXIT_OK
+    if not rejects:
+        print("no payload rejected" if not total else f"{total} rejected; none kept")
+        return EXIT_OK
+    print(f"{total} payload(s) rejected in all; the newest {len(rejects)}, newest first:")
+    for r in rejects:
+        payload = " ".join(r.payload.decode("utf-8", "replace").split())
+        if len(payload) > PAYLOAD_WIDTH:
+            payload = payload[: PAYLOAD_WIDTH - 1] + "…"
+        print(f"{r.at.strftime('%Y-%m-%d %H:%M:%S')} UTC  {r.source}  {r.where}")
+        print(f"    why:     {r.reason}")
+        print(f"    payload: {payload}")
+    return EXIT_OK
+
+
 def _run(settings: AgentSettings, config_path: Path) -> int:
     from agent import logs
     from agent.app import run_agent
@@ -141,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(settings, args.config, args.json)
         if args.command == "queue-stats":
             return _queue_stats(settings, args.json)
+        if args.command == "rejects":
+            return _rejects(settings, args.limit, args.json)
         return _run(settings, args.config)
     except ConfigError as exc:
         print(f"edge-agent: configuration error:\n{exc}", file=sys.stderr)

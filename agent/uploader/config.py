@@ -31,6 +31,10 @@ class RelayConfig(BaseModel):
     """First retry delay after a failed upload."""
     backoff_max_seconds: float = Field(default=60.0, gt=0)
     """Cap on the (jittered, doubling) retry delay."""
+    probe_interval_seconds: float = Field(default=60.0, ge=0)
+    """Seconds of quiet on the link after which the agent checks it with a signed probe (also
+    once at start): a wrong URL, an unknown key or a clock that is off shows on the health page
+    before there is anything to send. 0 turns probing off."""
     ca_file: Path | None = None
     """CA bundle for the relay's TLS certificate; the system store when unset."""
 

@@ -18,6 +18,7 @@ from cloud_relay.config import ServerConfig
 from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
+from cloud_relay.ingest.probe import install_probe
 from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.store import PostingStore
@@ -77,6 +78,7 @@ def build_app(
         openapi_extra=BATCH_OPENAPI,
         tags=["ingest"],
     )
+    install_probe(app, store, server, metrics)
 
     @app.get(
         "/healthz",

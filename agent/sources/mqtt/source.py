@@ -27,6 +27,7 @@ from agent.queue.store import QueueStore
 from agent.sources.mqtt.config import MqttConfig
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.rules import RuleBook
+from agent.sources.rejects import RejectLog
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,9 @@ class MqttStats:
     """Telemetry events the queue dropped under its overflow policy."""
     broker: str | None = None
     """``host:port`` of the broker, so a person sees which one is meant."""
+    rejected_recently: int = 0
+    """Payloads rejected in the last few minutes (:data:`agent.sources.rejects.RECENT_SECONDS`)."""
+    last_reject_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +105,7 @@ class MqttSource:
         self._shed = 0
         self._rejected = 0
         self._last_reject: str | None = None
+        self._reject_log = RejectLog("MQTT", log)
         self._paused = False
         self._reconnects = 0
         self._last_error: str | None = None
@@ -283,6 +288,8 @@ class MqttSource:
             )
             self._rejected += len(chunk.rejects)
             self._last_reject = chunk.rejects[-1][1]
+            for where, reason, _ in chunk.rejects:
+                self._reject_log.note(f"topic {where}", reason)
             link.ack(chunk.rejected)
         if not chunk.messages:
             return
@@ -352,6 +359,8 @@ class MqttSource:
             unacked=link.held if link is not None and link.is_open else 0,
             shed=self._shed,
             broker=f"{self._cfg.host}:{self._cfg.port}",
+            rejected_recently=self._reject_log.recent(),
+            last_reject_at=self._reject_log.last_at,
         )
 
 
