@@ -163,15 +163,14 @@ def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
 
 
 async def _check_config(settings: RelaySettings, path: Path) -> int:
-    from cloud_relay.app import opened_store
+    from cloud_relay.storage.check import check_store
 
     settings.admin.resolve_token()
     try:
-        async with opened_store(settings.store) as store:
-            await store.ping()
-    except RelayError as exc:
-        raise ConfigError(f"{path}: store.url: cannot use the store: {exc}") from exc
-    print(f"configuration is valid: listen {settings.server.listen}, store reachable")
+        store = await check_store(settings.store)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    print(f"configuration is valid: listen {settings.server.listen}, store: {store}")
     return EXIT_OK
 
 
