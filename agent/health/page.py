@@ -48,14 +48,22 @@ footer{color:#666;margin-top:1em;font-size:.9em}
 
 
 def render_page(
-    health: Health, stats: Mapping[str, Any], identity: Mapping[str, str], now: datetime
+    health: Health,
+    stats: Mapping[str, Any],
+    identity: Mapping[str, str],
+    now: datetime,
+    disabled: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole page for one snapshot of every component's stats, taken at ``now``."""
+    """The whole page for one snapshot of every component's stats, taken at ``now``;
+    ``disabled`` are the sources configured but not run, with the reason."""
     colour = _COLOURS[health.status]
     reasons = "".join(f"<li>{escape(reason)}</li>" for reason in health.reasons)
     cards = [
         _source(name, source, now) for name, source in stats.items() if name not in _NOT_SOURCES
     ]
+    for name, why in (disabled or {}).items():
+        kind = _SOURCE_KINDS.get(name, (f"{name} source", ""))[0]
+        cards.append(_card(f"source-{name}", escape(kind), [("Not running", _warn(escape(why)))]))
     if "queue" in stats:
         cards.append(_queue(stats["queue"]))
     if "uploader" in stats:
