@@ -103,6 +103,8 @@ def _source(name: str, stats: Any, now: datetime) -> str:
     else:
         link = _bad("not connected yet")
     rows = [("Connection", link)]
+    if _get(stats, "duplicate_client"):
+        rows.append(("Client id", _bad(escape(_get(stats, "duplicate_client")))))
     if not connected and _get(stats, "last_error"):
         rows.append(("Why", _bad(escape(_get(stats, "last_error")))))
     last_value = _get(stats, "last_value_at") or _get(stats, "last_message_at")

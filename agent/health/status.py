@@ -70,7 +70,9 @@ def assess(components: Mapping[str, Any]) -> Health:
     for name, stats in components.items():
         if name in ("queue", "uploader"):
             continue
-        if not _get(stats, "connected", True):
+        if _get(stats, "duplicate_client"):
+            flag("red", f"{name} source: {_get(stats, 'duplicate_client')}")
+        elif not _get(stats, "connected", True):
             err = _get(stats, "last_error") or "not connected"
             flag("amber", f"{name} source is not connected: {err}")
         recent = _get(stats, "rejected_recently", 0)
