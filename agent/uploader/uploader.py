@@ -350,6 +350,9 @@ class Uploader:
 
     def _succeed(self) -> None:
         self._last_success_at = datetime.now(UTC)
+        if self._link_check is not None and self._link_check.state != "ok":
+            # An accepted upload answers every question a probe asks.
+            self._link_check = LinkCheck("ok", "the relay accepts uploads", self._last_success_at)
         self._backoff.reset()
         if not self._link_up:
             if self._failures_since_success:
