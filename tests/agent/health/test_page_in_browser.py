@@ -72,11 +72,12 @@ class Plant:
 
 
 @asynccontextmanager
-async def running_plant(tmp_path: Path) -> AsyncIterator[Plant]:
+async def running_plant(tmp_path: Path, *, registered: bool = True) -> AsyncIterator[Plant]:
     """Run the agent against mosquitto and the relay stand-in until the block ends."""
     key = write_keypair(tmp_path / "gateway.key")
     relay = Receiver()
-    relay.register(GATEWAY_ID, key.public_key())
+    if registered:
+        relay.register(GATEWAY_ID, key.public_key())
     listen = f"127.0.0.1:{free_port()}"
     with running_mosquitto(tmp_path / "mosquitto") as broker:
         async with relay, httpx.AsyncClient(timeout=5) as client:
@@ -287,6 +288,31 @@ async def test_rejected_payloads_turn_the_banner_amber_with_the_last_reason(
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("5 payload(s) rejected in all; the newest 5, newest first:")
     assert text.stdout.count("    why:     ") == 5
+
+
+async def test_an_unregistered_key_reads_red_before_the_first_event(
+    browser_pages: PageFactory, tmp_path: Path
+) -> None:
+    async with running_plant(tmp_path, registered=False) as plant:
+        await plant.wait_for(
+            "the start-up probe to hear the key refused",
+            lambda h: h["components"]["uploader"]["link_check"] == "key_refused",
+        )
+        page = await open_page(browser_pages, plant)
+        await screenshot(page, tmp_path / "screens" / "key-refused.png")
+
+        word, reasons, colour = await verdict(page)
+        assert (word, colour) == ("RED", RED)
+        refused = f"the relay does not know this gateway's key {plant.key_id}: register it"
+        assert reasons == [
+            f"relay link: {refused} there with `cloud-relay gateway add --id {GATEWAY_ID} "
+            "--public-key <key>.pub`"
+        ]
+        uplink = await card(page, "uplink")
+        assert uplink["Link"] == "down"
+        assert uplink["Relay check"].startswith(refused)
+        assert uplink["Last success"] == "none since start"
+        assert plant.relay.requests == []  # nothing was uploaded: the probe alone told
 
 
 async def test_broker_down_reads_amber_naming_the_broker(
