@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent.sources.rejects import RECENT_SECONDS
+from agent.uploader.probe import NEEDS_A_PERSON
 from wire.signing import DEFAULT_MAX_SKEW_SECONDS
 
 Level = Literal["green", "amber", "red"]
@@ -86,10 +87,6 @@ def assess(components: Mapping[str, Any]) -> Health:
     return Health(level, tuple(reasons) if reasons else ("all components healthy",))
 
 
-#: Probe verdicts a person has to fix (the URL, the key's registration, the clock).
-_PROBE_NEEDS_A_PERSON = ("wrong_url", "key_refused", "signature_refused", "clock_skew")
-
-
 def _probe_news(uploader: Any) -> tuple[Level, str] | None:
     """A failed probe's flag, when the probe is the latest word on the link (newer than any
     upload's outcome)."""
@@ -101,7 +98,7 @@ def _probe_news(uploader: Any) -> tuple[Level, str] | None:
         if other is not None and other > at:
             return None
     words = _get(uploader, "link_check_words") or state
-    if state in _PROBE_NEEDS_A_PERSON:
+    if state in NEEDS_A_PERSON:
         return "red", f"relay link: {words}"
     return "amber", f"relay unreachable: {words}"
 
