@@ -31,7 +31,7 @@ from cloud_relay.deadletters import (
     replay,
 )
 from cloud_relay.deadletters.service import LIST_STATUSES
-from cloud_relay.errors import ConfigError, RelayError
+from cloud_relay.errors import ConfigError, RelayError, TransientError
 from cloud_relay.inbox.store import GatewayInfo
 from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import DeadLetter, PostingStore
@@ -376,6 +376,10 @@ def _run(settings: RelaySettings) -> int:
         pass
     except OSError as exc:
         print(f"cloud-relay: cannot serve on {settings.server.listen}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except TransientError as exc:
+        # Down, not misconfigured: a runtime failure that a restart may fix.
+        print(f"cloud-relay: cannot reach the store (is it running?): {exc}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 

@@ -106,6 +106,7 @@ def test_a_postgresql_that_is_down_is_a_runtime_failure_not_a_config_error(
     ran = relay_cli("run", config=config)
     assert ran.returncode == 1, ran.stderr
     assert "configuration error" not in ran.stderr
+    assert "cannot reach the store (is it running?): " in ran.stderr
     assert "Traceback" not in ran.stderr
 
 
