@@ -183,6 +183,8 @@ class Uploader:
     def _record_probe(self, check: LinkCheck) -> None:
         previous = self._link_check
         self._link_check = check
+        if check.acked_seq is not None:
+            self._relay_acked = check.acked_seq  # the relay's word, as after an upload
         if previous is not None and previous.state == check.state:
             return
         extra = {
