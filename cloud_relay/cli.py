@@ -31,7 +31,7 @@ from cloud_relay.deadletters import (
     replay,
 )
 from cloud_relay.deadletters.service import LIST_STATUSES
-from cloud_relay.errors import ConfigError, RelayError
+from cloud_relay.errors import ConfigError, RelayError, TransientError
 from cloud_relay.inbox.store import GatewayInfo
 from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import DeadLetter, PostingStore
@@ -165,15 +165,14 @@ def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
 
 
 async def _check_config(settings: RelaySettings, path: Path) -> int:
-    from cloud_relay.app import opened_store
+    from cloud_relay.storage.check import check_store
 
     settings.admin.resolve_token()
     try:
-        async with opened_store(settings.store) as store:
-            await store.ping()
-    except RelayError as exc:
-        raise ConfigError(f"{path}: store.url: cannot use the store: {exc}") from exc
-    print(f"configuration is valid: listen {settings.server.listen}, store reachable")
+        store = await check_store(settings.store)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    print(f"configuration is valid: listen {settings.server.listen}, store: {store}")
     return EXIT_OK
 
 
@@ -379,6 +378,10 @@ def _run(settings: RelaySettings) -> int:
         pass
     except OSError as exc:
         print(f"cloud-relay: cannot serve on {settings.server.listen}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except TransientError as exc:
+        # Down, not misconfigured: a runtime failure that a restart may fix.
+        print(f"cloud-relay: cannot reach the store (is it running?): {exc}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 

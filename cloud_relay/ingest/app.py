@@ -18,6 +18,7 @@ from cloud_relay.config import ServerConfig
 from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
+from cloud_relay.ingest.probe import install_probe
 from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.store import PostingStore
@@ -46,12 +47,16 @@ def build_app(
     posting_store: PostingStore | None = None,
     on_stored: Callable[[], None] | None = None,
     writer_stats: Callable[[], WriterStats] | None = None,
+    admin_token_key: str = "token_file",
+    writer_off: str = "no [odoo] section",
 ) -> FastAPI:
     """The ASGI app of one replica; the stores are opened and closed by the caller.
 
     Without ``posting_store`` (no Odoo writer configured) the dead-letter routes answer 503.
     ``on_stored`` is called after a batch stored new events (it wakes the Odoo writer);
-    ``writer_stats`` is the writer's ``stats()``, for the admin page's status.
+    ``writer_stats`` is the writer's ``stats()``, for the admin page's status; without it,
+    ``writer_off`` says why nothing is posted. ``admin_token_key`` (``token`` or ``token_file``)
+    is where the admin token comes from, for the login form.
     """
     metrics = metrics or RelayMetrics()
     metrics.watch_inbox(store.stats)
@@ -77,6 +82,7 @@ def build_app(
         openapi_extra=BATCH_OPENAPI,
         tags=["ingest"],
     )
+    install_probe(app, store, server, metrics)
 
     @app.get(
         "/healthz",
@@ -117,6 +123,8 @@ def build_app(
         posting_store=posting_store,
         metrics=metrics,
         writer_stats=writer_stats,
+        token_key=admin_token_key,
+        writer_off=writer_off,
     ).install(app)
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 
 def _disabled(config: MqttConfig) -> str | None:
-    return None if config.subscriptions else "no [[mqtt.subscriptions]] configured"
+    if config.subscriptions:
+        return None
+    return f"[mqtt] names broker {config.host}:{config.port} but has no [[mqtt.subscriptions]]"
 
 
 def _check(config: MqttConfig) -> None:

@@ -12,7 +12,11 @@ if TYPE_CHECKING:
 
 
 def _disabled(config: OpcuaConfig) -> str | None:
-    return None if config.endpoint else "[opcua] endpoint is not set"
+    if config.endpoint:
+        return None
+    if config.nodes:
+        return f"{len(config.nodes)} [[opcua.nodes]] configured but no [opcua] endpoint"
+    return "[opcua] has no endpoint"
 
 
 def _check(config: OpcuaConfig) -> None:

@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 
 def _disabled(config: SparkplugConfig) -> str | None:
-    return None if config.group_id else "[sparkplug] group_id is not set"
+    if config.group_id:
+        return None
+    if config.metrics:
+        return f"{len(config.metrics)} [[sparkplug.metrics]] configured but no [sparkplug] group_id"
+    return "[sparkplug] has no group_id"
 
 
 def _check(config: SparkplugConfig) -> None:

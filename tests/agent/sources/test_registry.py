@@ -80,7 +80,9 @@ def test_the_plan_says_which_sources_run_and_why_not(tmp_path: Path) -> None:
     plans = {p.kind.name: p for p in registry.plan(settings)}
     assert plans["opcua"].enabled
     assert not plans["mqtt"].enabled
-    assert plans["mqtt"].disabled_because == "no [[mqtt.subscriptions]] configured"
+    assert plans["mqtt"].disabled_because == (
+        "[mqtt] names broker 127.0.0.1:1883 but has no [[mqtt.subscriptions]]"
+    )
 
 
 def test_a_new_folder_is_on_the_page_and_in_metrics_without_other_changes(
