@@ -27,6 +27,7 @@ from agent.errors import QueueFullError, RejectedError, TransientError
 from agent.queue.store import QueueStore
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.source import _read_password, _tls_context
+from agent.sources.rejects import RejectLog
 from agent.sources.sparkplug.config import SparkplugConfig
 from agent.sources.sparkplug.nodes import NodeBook
 from agent.sources.sparkplug.payload import (
@@ -75,6 +76,9 @@ class SparkplugStats:
     last_rebirth_reason: str | None
     current_order: str | None
     primary_host: str | None
+    rejected_recently: int = 0
+    """Payloads rejected in the last few minutes (:data:`agent.sources.rejects.RECENT_SECONDS`)."""
+    last_reject_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +120,7 @@ class SparkplugSource:
         self._bdseq = 0
         self._stale = 0
         self._last_rebirth_reason: str | None = None
+        self._reject_log = RejectLog("Sparkplug B", log)
 
     def stats(self) -> SparkplugStats:
         offline = tuple(self._nodes.offline())
@@ -142,6 +147,8 @@ class SparkplugSource:
             last_rebirth_reason=self._last_rebirth_reason,
             current_order=self._rules.current_order,
             primary_host=self._cfg.host_id,
+            rejected_recently=self._reject_log.recent(),
+            last_reject_at=self._reject_log.last_at,
         )
 
     async def run(self) -> None:
@@ -271,6 +278,7 @@ class SparkplugSource:
         if rejects:
             for where, reason, payload in rejects:
                 await self._queue.record_reject("sparkplug", where, reason, payload)
+                self._reject_log.note(where, reason)
             self._rejected += len(rejects)
             self._last_reject = f"{rejects[-1][0]}: {rejects[-1][1]}"
         await self._store(chunk, plans)
@@ -305,6 +313,7 @@ class SparkplugSource:
 
     async def _record(self, reject: Rejected) -> None:
         await self._queue.record_reject("sparkplug", reject.where, reject.reason, reject.payload)
+        self._reject_log.note(reject.where, reject.reason)
         self._rejected += 1
         self._last_reject = f"{reject.where}: {reject.reason}"
 

@@ -270,6 +270,7 @@ async def test_a_payload_that_is_not_sparkplug_is_rejected_and_traffic_goes_on(
             last = run.stats().last_reject
             assert last is not None
             assert last.startswith(f"spBv1.0/{GROUP}/NDATA/press-1: not a Sparkplug B payload")
+            assert assess({"sparkplug": run.stats()}).status == "amber"  # a recent reject
             await asyncio.to_thread(node.set, "Line1/GoodParts", 3)
             await run.wait_produced(3)
         finally:
