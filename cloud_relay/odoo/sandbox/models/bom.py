@@ -94,18 +94,28 @@ class Bom(Model):
                 pending.extend(self.search_ids([["product_tmpl_id", "=", template]]))
 
     def find(self, product_id: int) -> int | None:
-        """The BOM a new MO of ``product_id`` uses: variant-specific first, then template."""
+        """``_bom_find`` for a new MO of ``product_id``: active normal BOMs of the variant or of
+        its template (without variant), ordered ``sequence, product_id, id`` (NULL last, so
+        at equal sequence the variant BOM comes first)."""
         template = lookup.products(self.env).get(product_id, "product_tmpl_id")
-        candidates = self.search_ids(
-            [["product_tmpl_id", "=", template], ["type", "=", "normal"]], order="sequence, id"
-        )
-        for bom in candidates:
-            if self.get(bom, "product_id") == product_id:
-                return bom
-        for bom in candidates:
-            if not self.get(bom, "product_id"):
-                return bom
-        return None
+        candidates = [
+            bom
+            for bom in self.search_ids(
+                [["product_tmpl_id", "=", template], ["type", "=", "normal"]]
+            )
+            if self.get(bom, "product_id") in (None, False, 0, product_id)
+        ]
+        if not candidates:
+            return None
+
+        def order(bom: int) -> tuple[int, int, int]:
+            return (
+                int(self.get(bom, "sequence") or 0),
+                0 if self.get(bom, "product_id") else 1,
+                bom,
+            )
+
+        return min(candidates, key=order)
 
 
 class BomLine(Model):

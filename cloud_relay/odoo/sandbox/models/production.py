@@ -211,6 +211,8 @@ class Production(Model):
         moves = []
         for line in lines.search_ids([["bom_id", "=", bom]]):
             line_row = lines.row(line)
+            if self.env.version <= 18:
+                check_move_category(self.env, line_row, str(row.get("name") or ""))
             moves.append(
                 lookup.moves(self.env).new(
                     {
@@ -384,3 +386,26 @@ class Production(Model):
             return list(self.get(record_id, "lot_producing_ids") or [])
         lot = self.get(record_id, "lot_producing_id")
         return [int(lot)] if lot else []
+
+
+def check_move_category(env: Any, line: Mapping[str, Any], blocking: str) -> None:
+    """17/18 refuse a move whose unit is of another category than its product's, at MO create
+    (a BOM line in kg of a product in Units is accepted on the BOM, refused here)."""
+    uoms = lookup.uoms(env)
+    products = lookup.products(env)
+    product_uom = int(products.get(int(line["product_id"]), "uom_id"))
+    move_uom = int(line["product_uom_id"])
+    if uoms.get(product_uom, "category_id") == uoms.get(move_uom, "category_id"):
+        return
+    categories = env.sudo()["uom.category"]
+
+    def named(uom: int) -> str:
+        category = categories.display_name(int(uoms.get(uom, "category_id")))
+        return f"{uoms.display_name(uom)} ({category})"
+
+    raise UserError(
+        "You cannot perform moves because their unit of measure has a different category from "
+        "their product unit of measure.\n\n"
+        f"{products.display_name(int(line['product_id']))} --> Product UoM is "
+        f"{named(product_uom)} - Move UoM is {named(move_uom)}\n\nBlocking: {blocking}"
+    )
