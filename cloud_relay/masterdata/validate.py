@@ -142,7 +142,7 @@ class _Checker:
             else None
         )
         operations = self.operations(base, name, rev)
-        lines = self.lines(base, name, rev, {op.name for op in operations})
+        lines = self.lines(base, name, rev, {op.name for op in rev.operations})
         company_id, picking_type_id = self.plant(base, name, rev)
         if len(self.problems) > before or quantity is None:
             return None
@@ -298,7 +298,9 @@ class _Checker:
             state[product] = 1
             rev = contents.get(product)
             for line in rev.lines if rev else ():
-                if line.product in contents and not visit(line.product, [*path, product]):
+                if line.product == product or line.product not in contents:
+                    continue
+                if not visit(line.product, [*path, product]):
                     return False
             state[product] = 2
             if product in by_product:
