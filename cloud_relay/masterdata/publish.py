@@ -38,9 +38,11 @@ _HEAD = [
     "type",
     "sequence",
     "consumption",
-    "company_id/.id",
     "picking_type_id/.id",
 ]
+#: Only sent when the revision names a company: an empty cell would write False, not the
+#: default company, and Odoo then refuses operations on a work centre of a company.
+_COMPANY = "company_id/.id"
 _OPERATION = [
     "operation_ids/id",
     "operation_ids/name",
@@ -118,10 +120,13 @@ class Publisher:
             plan.bom_type,
             str(self._config.sequence),
             "flexible",
-            _text(plan.company_id),
             _text(plan.picking_type_id),
         ]
-        columns = [*_HEAD, "active", *_OPERATION, *_LINE] + ([_LINK] if linked else [])
+        own = [*_HEAD]
+        if plan.company_id is not None:
+            own.append(_COMPANY)
+            head.append(str(plan.company_id))
+        columns = [*own, "active", *_OPERATION, *_LINE] + ([_LINK] if linked else [])
         ops = [
             [f"{name}_op{k}", op.name, str(op.workcenter_id), _text(op.minutes), str((k + 1) * 10)]
             for k, op in enumerate(plan.operations)
@@ -141,7 +146,7 @@ class Publisher:
         width_op, width_line = len(_OPERATION), len(_LINE) + (1 if linked else 0)
         data = []
         for i in range(max(len(ops), len(lines), 1)):
-            first = [*head, "False"] if i == 0 else [""] * (len(_HEAD) + 1)
+            first = [*head, "False"] if i == 0 else [""] * (len(own) + 1)
             op = ops[i] if i < len(ops) else [""] * width_op
             line = lines[i] if i < len(lines) else [""] * width_line
             data.append(first + op + line)

@@ -1,12 +1,22 @@
-"""A sandbox Odoo with a plant's products, an OdooClient on it and a BOM store, for one test."""
+"""A sandbox Odoo with a plant's products, an OdooClient on it and a BOM store, for one test.
+
+``BOM_REAL_ODOO=URL,TEMPLATE_DB,MASTER_PASSWORD,ADMIN_KEY_FILE`` (and ``BOM_REAL_ODOO_VERSION``,
+default 18) runs the same tests against a real Odoo instead, each in a fresh copy of the
+template database (``db.duplicate_database``, dropped after); tests of other versions skip.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from pydantic import SecretStr
 
 from cloud_relay.masterdata.config import BomConfig
@@ -32,9 +42,13 @@ PRODUCTS = {
 WORKCENTERS = ("Assembly line", "Test bench", "CNC")
 
 
+REAL_ODOO = os.environ.get("BOM_REAL_ODOO", "")
+REAL_ODOO_VERSION = int(os.environ.get("BOM_REAL_ODOO_VERSION", "18"))
+
+
 @dataclass
 class BomRig:
-    handle: SandboxHandle
+    handle: SandboxHandle | None
     x: Rpc
     odoo: OdooClient
     store: BomStore
@@ -42,9 +56,7 @@ class BomRig:
     products: dict[str, int]
     workcenters: dict[str, int]
 
-    @property
-    def version(self) -> int:
-        return self.handle.info.odoo_version
+    version: int
 
     async def boms(self, code: str, *, active_test: bool = False) -> list[dict[str, Any]]:
         template = (
@@ -89,30 +101,55 @@ async def plant(x: Rpc, version: int) -> tuple[dict[str, int], dict[str, int]]:
     return products, workcenters
 
 
+async def _db(http: httpx.AsyncClient, method: str, *args: str) -> None:
+    payload = {
+        "jsonrpc": "2.0",
+        "method": "call",
+        "params": {"service": "db", "method": method, "args": list(args)},
+    }
+    answer = (await http.post("/jsonrpc", json=payload)).json()
+    assert "error" not in answer, answer
+
+
+@contextlib.asynccontextmanager
+async def _odoo(version: int) -> AsyncIterator[tuple[SandboxHandle | None, str, str, str]]:
+    """(sandbox handle or None, base URL, database, admin API key)."""
+    if not REAL_ODOO:
+        async with running_sandbox(version) as handle:
+            yield handle, handle.base_url, handle.database, handle.info.admin_api_key
+        return
+    if version != REAL_ODOO_VERSION:
+        pytest.skip(f"BOM_REAL_ODOO is Odoo {REAL_ODOO_VERSION}")
+    url, template, master, key_file = REAL_ODOO.split(",")
+    key = Path(key_file).read_text().strip()  # noqa: ASYNC240 (a test set-up read)
+    database = f"{template}_bom{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+        await _db(http, "duplicate_database", master, template, database)
+        try:
+            yield None, url, database, key
+        finally:
+            await _db(http, "drop", master, database)
+
+
 @contextlib.asynccontextmanager
 async def bom_rig(
     tmp_path: Any, version: int = 18, config: BomConfig | None = None
 ) -> AsyncIterator[BomRig]:
-    import httpx
-
     async with (
-        running_sandbox(version) as handle,
-        httpx.AsyncClient(base_url=handle.base_url) as http,
+        _odoo(version) as (handle, url, database, key),
+        httpx.AsyncClient(base_url=url, timeout=120) as http,
     ):
-        x = Rpc(http, handle.database, ADMIN_UID, handle.info.admin_api_key)
+        x = Rpc(http, database, ADMIN_UID, key)
         products, workcenters = await plant(x, version)
         odoo = await OdooClient.connect(
-            OdooConfig(
-                url=handle.base_url,
-                database=handle.database,
-                login="admin",
-                api_key=SecretStr(handle.info.admin_api_key),
-            )
+            OdooConfig(url=url, database=database, login="admin", api_key=SecretStr(key))
         )
         store = SqliteBomStore(tmp_path / "relay.db")
         await store.open()
         try:
-            yield BomRig(handle, x, odoo, store, config or BomConfig(), products, workcenters)
+            yield BomRig(
+                handle, x, odoo, store, config or BomConfig(), products, workcenters, version
+            )
         finally:
             await store.close()
             await odoo.close()

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloud_relay.odoo.sandbox import fields as f
-from cloud_relay.odoo.sandbox.errors import ValidationError
+from cloud_relay.odoo.sandbox.errors import UserError, ValidationError
 from cloud_relay.odoo.sandbox.fields import Field
 from cloud_relay.odoo.sandbox.models import lookup
 from cloud_relay.odoo.sandbox.orm import Model, sql_constraint
@@ -189,6 +189,30 @@ class Operation(Model):
                 versions=frozenset({19}),
             ),
         }
+
+    def _check(self, row: Mapping[str, Any]) -> None:
+        check_operation_company(self, row)
+
+
+def check_operation_company(model: Model, row: Mapping[str, Any]) -> None:
+    """Odoo's ``_check_company``: an operation takes its BOM's company, and a work centre of a
+    company cannot serve a BOM of another company or of none (a BOM loaded with an empty
+    ``company_id`` cell has none)."""
+    workcenter, bom = row.get("workcenter_id"), row.get("bom_id")
+    if not workcenter or not bom:
+        return
+    env = model.env.sudo()
+    wc_company = env["mrp.workcenter"].get(int(workcenter), "company_id")
+    bom_company = lookup.boms(model.env).get(int(bom), "company_id")
+    if wc_company and wc_company != bom_company:
+        company = env["res.company"].display_name(int(bom_company)) if bom_company else "False"
+        center = env["mrp.workcenter"].display_name(int(workcenter))
+        raise UserError(
+            "Incompatible companies on records:\n"
+            f"- \u201c{row.get('name')}\u201d belongs to company \u201c{company}\u201d and "
+            f"\u201cWork Center\u201d (workcenter_id: '{center}')"
+            " belongs to another company."
+        )
 
 
 def _time_cycle(model: Model, row: Mapping[str, Any]) -> float:

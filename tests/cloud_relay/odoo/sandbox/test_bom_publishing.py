@@ -266,3 +266,30 @@ async def test_line_in_a_unit_of_another_kind(odoo: Odoo) -> None:
             "from their product unit of measure.\n\nC1 --> Product UoM is Units (Unit) - Move "
             "UoM is kg (Weight)\n\nBlocking: "
         )
+
+
+async def test_empty_company_cell_loads_a_bom_of_no_company(odoo: Odoo) -> None:
+    """Seen on real 18.0: an empty ``company_id/.id`` writes False (not the default company),
+    and an operation on a work centre of a company is then refused; the load rolls back."""
+    x, module = odoo.x, "ctr_c"
+    await _products(x, module)
+    template = await _template(x, module)
+    workcenter = await x("mrp.workcenter", "create", {"name": "CNC"})
+    fields = [
+        "id",
+        "product_tmpl_id/.id",
+        "code",
+        "company_id/.id",
+        "operation_ids/id",
+        "operation_ids/name",
+        "operation_ids/workcenter_id/.id",
+    ]
+    rows = [[f"{module}.bom", str(template), "LC", "", f"{module}.op", "Machine", str(workcenter)]]
+    answer = await x("mrp.bom", "load", fields, rows)
+    assert answer["ids"] is False
+    assert answer["messages"][0]["message"] == (
+        "Incompatible companies on records:\n- \u201cMachine\u201d belongs to company \u201cFalse\u201d"
+        " and \u201cWork Center\u201d (workcenter_id: 'CNC') belongs to another company."
+    )
+    rows[0][3] = "1"
+    assert (await x("mrp.bom", "load", fields, rows))["messages"] == []
