@@ -139,7 +139,13 @@ class BomPublishingJob:
         return done
 
     async def close(self) -> None:
-        """Close the job's Odoo client (``run`` does it itself when cancelled)."""
+        """Release the lease and close the job's Odoo client (``run`` does it when cancelled)."""
+        if self._lease_held:
+            try:
+                await self._store.run(lambda tx: s.drop_lease(tx, LEASE, self._holder))
+                self._lease_held = False
+            except RelayError:
+                log.warning("could not release the BOM publishing lease", exc_info=True)
         if self._odoo is not None:
             await self._odoo.close()
             self._odoo = None
@@ -169,8 +175,4 @@ class BomPublishingJob:
         finally:
             scheduler.shutdown(wait=False)
             self._scheduler = None
-            try:
-                await self._store.run(lambda tx: s.drop_lease(tx, LEASE, self._holder))
-            except RelayError:
-                log.warning("could not release the BOM publishing lease", exc_info=True)
             await self.close()

@@ -288,8 +288,9 @@ async def test_empty_company_cell_loads_a_bom_of_no_company(odoo: Odoo) -> None:
     answer = await x("mrp.bom", "load", fields, rows)
     assert answer["ids"] is False
     assert answer["messages"][0]["message"] == (
-        "Incompatible companies on records:\n- \u201cMachine\u201d belongs to company \u201cFalse\u201d"
-        " and \u201cWork Center\u201d (workcenter_id: 'CNC') belongs to another company."
+        "Incompatible companies on records:\n- \u201cMachine\u201d belongs to company "
+        "\u201cFalse\u201d and \u201cWork Center\u201d (workcenter_id: 'CNC') belongs to another"
+        " company."
     )
     rows[0][3] = "1"
     assert (await x("mrp.bom", "load", fields, rows))["messages"] == []
