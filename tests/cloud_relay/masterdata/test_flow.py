@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -49,7 +50,7 @@ async def state(rig: BomRig, submission_id: int) -> str:
     return row.state
 
 
-async def publish(rig: BomRig, revision: str, clock: Clock, **changes: object) -> int:
+async def publish(rig: BomRig, revision: str, clock: Clock, **changes: Any) -> int:
     outcome = await service.submit(
         rig.store,
         rig.odoo,
