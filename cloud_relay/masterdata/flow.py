@@ -16,6 +16,7 @@ from typing import Any
 
 from cloud_relay.errors import TransientError
 from cloud_relay.masterdata import store as s
+from cloud_relay.masterdata.catalog import boms_of_templates, read_boms
 from cloud_relay.masterdata.config import BomConfig
 from cloud_relay.masterdata.factory import BomStore
 from cloud_relay.masterdata.publish import Publisher
@@ -33,30 +34,45 @@ class DriftError(BomRejected):
     """The product's BOM in Odoo is not what the relay published last."""
 
 
-async def _drift(store: BomStore, publisher: Publisher, plan: PlannedBom) -> str | None:
-    """Why the product's BOM in Odoo differs from the relay's last publication, or None."""
-    product = plan.revision.product
-    current = await store.run(lambda tx: s.current_of(tx, product))
-    if current is None:
-        return None
-    row = await store.run(lambda tx: s.revision(tx, product, current.revision))
-    if row is None or row.odoo_bom_id is None:
-        return None
-    bom = await publisher.read(row.odoo_bom_id)
-    if bom is None:
-        return f"mrp.bom {row.odoo_bom_id} of {product} revision {current.revision} was deleted"
-    if bom.fingerprint() != row.fingerprint:
-        return (
-            f"mrp.bom {bom.id} of {product} revision {current.revision} was changed in Odoo "
-            "after it was published (lines or operations differ)"
-        )
-    picked = await publisher.picked(plan.template_id)
-    if picked is not None and picked.id != bom.id:
-        return (
-            f"Odoo picks mrp.bom {picked.id} ({picked.code or 'no reference'}) for {product}, "
-            f"not the published revision {current.revision} (mrp.bom {bom.id})"
-        )
-    return None
+async def _drifts(store: BomStore, publisher: Publisher, plans: Sequence[PlannedBom]) -> list[str]:
+    """Why products' BOMs in Odoo differ from the relay's last publication (empty: none do)."""
+
+    async def last_published(tx: Tx) -> dict[str, tuple[str, int, str | None, int]]:
+        found: dict[str, tuple[str, int, str | None, int]] = {}
+        for plan in plans:
+            product = plan.revision.product
+            current = await s.current_of(tx, product)
+            if current is None or current.revision == plan.revision.revision:
+                continue
+            row = await s.revision(tx, product, current.revision)
+            if row is not None and row.odoo_bom_id is not None:
+                bom = row.odoo_bom_id
+                found[product] = (current.revision, bom, row.fingerprint, plan.template_id)
+        return found
+
+    last = await store.run(last_published)
+    if not last:
+        return []
+    publisher.calls += 6
+    boms = await read_boms(publisher.odoo, [bom for _, bom, _, _ in last.values()])
+    picked = await boms_of_templates(publisher.odoo, [t for _, _, _, t in last.values()])
+    reasons = []
+    for product, (revision, bom_id, fingerprint, template) in last.items():
+        bom = boms.get(bom_id)
+        first = next((b for b in picked if b.template_id == template and b.active), None)
+        if bom is None:
+            reasons.append(f"mrp.bom {bom_id} of {product} revision {revision} was deleted")
+        elif bom.fingerprint() != fingerprint:
+            reasons.append(
+                f"mrp.bom {bom.id} of {product} revision {revision} was changed in Odoo after "
+                "it was published (lines or operations differ)"
+            )
+        elif first is not None and first.id != bom.id:
+            reasons.append(
+                f"Odoo picks mrp.bom {first.id} ({first.code or 'no reference'}) for {product}, "
+                f"not the published revision {revision} (mrp.bom {bom.id})"
+            )
+    return reasons
 
 
 async def _park(store: BomStore, row: Submission, reason: str, now: datetime) -> None:
@@ -96,8 +112,7 @@ async def publish_submission(
             reason = "; ".join(str(p) for p in result.problems)
             await _park(store, row, f"no longer valid against Odoo: {reason}", clock())
             return False
-        for plan in result.plans:
-            await _publish_one(store, publisher, row, plan, clock)
+        await _publish_plans(store, publisher, row, result.plans, clock)
     except TransientError as exc:
         error = str(exc)
         await store.run(lambda tx: s.count_attempt(tx, row.id, error))
@@ -119,32 +134,56 @@ async def publish_submission(
     return True
 
 
-async def _publish_one(
-    store: BomStore, publisher: Publisher, row: Submission, plan: PlannedBom, clock: Clock
+async def _publish_plans(
+    store: BomStore,
+    publisher: Publisher,
+    row: Submission,
+    plans: Sequence[PlannedBom],
+    clock: Clock,
 ) -> None:
-    rev = plan.revision
-    stored = await store.run(lambda tx: s.revision(tx, rev.product, rev.revision))
-    if stored is not None and stored.submission_id != row.id and stored.published_at is not None:
-        return  # a sub-assembly published by an earlier submission
-    current = await store.run(lambda tx: s.current_of(tx, rev.product))
-    if not row.force and (current is None or current.revision != rev.revision):
-        reason = await _drift(store, publisher, plan)
-        if reason is not None:
+    async def unpublished(tx: Tx) -> list[PlannedBom]:
+        out = []
+        for plan in plans:
+            rev = plan.revision
+            stored = await s.revision(tx, rev.product, rev.revision)
+            if stored is not None and stored.submission_id != row.id and stored.published_at:
+                continue  # a sub-assembly published by an earlier submission
+            out.append(plan)
+        return out
+
+    todo = await store.run(unpublished)
+    if not todo:
+        return
+    if not row.force:
+        reasons = await _drifts(store, publisher, todo)
+        if reasons:
             raise DriftError(
-                f"{reason}; not overwritten. Compare it in Odoo, then `cloud-relay bom retry "
-                f"{row.id} --by NAME --reason ...` to publish {rev.product} revision "
-                f"{rev.revision} anyway, or `cloud-relay bom refuse {row.id}`"
+                f"{'; '.join(reasons)}; not overwritten. Compare it in Odoo, then `cloud-relay "
+                f"bom retry {row.id} --by NAME --reason ...` to publish anyway, or `cloud-relay "
+                f"bom refuse {row.id} --by NAME --reason ...`"
             )
-    published = await publisher.publish(plan)
+    published = await publisher.publish(todo)
     now = clock()
-    await store.run(
-        lambda tx: s.mark_revision_published(
-            tx, rev.product, rev.revision, published.bom_id, published.fingerprint, now
-        )
+
+    async def loaded(tx: Tx) -> None:
+        for plan, done in zip(todo, published, strict=True):
+            rev = plan.revision
+            await s.mark_revision_published(
+                tx, rev.product, rev.revision, done.bom_id, done.fingerprint, now
+            )
+
+    await store.run(loaded)
+    await publisher.make_current(
+        [(p.template_id, d.bom_id) for p, d in zip(todo, published, strict=True)]
     )
-    await publisher.make_current(plan.template_id, published.bom_id)
     actor = row.decided_by or RELAY_ACTOR
-    await store.run(lambda tx: s.set_current(tx, rev.product, rev.revision, clock(), actor, None))
+    at = clock()
+
+    async def current(tx: Tx) -> None:
+        for plan in todo:
+            await s.set_current(tx, plan.revision.product, plan.revision.revision, at, actor, None)
+
+    await store.run(current)
 
 
 async def rollback(
@@ -166,7 +205,7 @@ async def rollback(
     bom = await publisher.read(row.odoo_bom_id)
     if bom is None:
         raise BomRejected(f"mrp.bom {row.odoo_bom_id} of {product} {to_revision} is gone from Odoo")
-    await publisher.make_current(bom.template_id, bom.id)
+    await publisher.make_current([(bom.template_id, bom.id)])
 
     async def work(tx: Tx) -> None:
         now = clock()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,22 +92,16 @@ class Publisher:
         self.calls = 0
 
     @property
+    def odoo(self) -> OdooClient:
+        return self._odoo
+
+    @property
     def module(self) -> str:
         return self._config.external_id_module
 
     async def _execute(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
         return await self._odoo.execute(model, method, *args, **kwargs)
-
-    async def find(self, product: str, revision: str) -> int | None:
-        """The id of the BOM published for (product, revision), if any."""
-        self.calls += 1
-        rows = await self._odoo.search_read(
-            "ir.model.data",
-            [["module", "=", self.module], ["name", "=", external_name(product, revision)]],
-            ["res_id"],
-        )
-        return int(rows[0]["res_id"]) if rows else None
 
     def rows(self, plan: PlannedBom, *, linked: bool) -> tuple[list[str], list[list[str]]]:
         rev = plan.revision
@@ -152,13 +147,27 @@ class Publisher:
             data.append(first + op + line)
         return columns, data
 
-    async def _load(self, plan: PlannedBom, *, linked: bool) -> int:
-        columns, data = self.rows(plan, linked=linked)
-        result = await self._execute("mrp.bom", "load", columns, data)
-        if not result.get("ids"):
-            messages = "; ".join(str(m.get("message")) for m in result.get("messages") or [])
-            raise BomRejected(f"Odoo refused the mrp.bom load: {messages}")
-        return int(result["ids"][0])
+    async def _load(self, plans: Sequence[PlannedBom], *, linked: bool) -> list[int]:
+        """One ``load`` of every plan (one call per company column shape); their BOM ids."""
+        ids: dict[int, int] = {}
+        for with_company in (False, True):
+            group = [
+                (i, p) for i, p in enumerate(plans) if (p.company_id is not None) == with_company
+            ]
+            if not group:
+                continue
+            columns: list[str] = []
+            data: list[list[str]] = []
+            for _, plan in group:
+                columns, rows = self.rows(plan, linked=linked)
+                data += rows
+            result = await self._execute("mrp.bom", "load", columns, data)
+            if not result.get("ids"):
+                messages = "; ".join(str(m.get("message")) for m in result.get("messages") or [])
+                raise BomRejected(f"Odoo refused the mrp.bom load: {messages}")
+            for (index, _), bom_id in zip(group, result["ids"], strict=True):
+                ids[index] = int(bom_id)
+        return [ids[i] for i in range(len(plans))]
 
     def complete(self, plan: PlannedBom, bom: OdooBom) -> bool:
         """Whether Odoo holds every line and operation of the plan, lines linked."""
@@ -171,38 +180,74 @@ class Publisher:
         got_ops = sorted((n, w) for n, w, _ in bom.operations)
         return wanted_lines == got_lines and wanted_ops == got_ops
 
-    async def publish(self, plan: PlannedBom) -> Published:
-        """Steps 1-3: the BOM complete in Odoo (archived unless it was current already)."""
-        start = self.calls
-        rev = plan.revision
-        bom_id = await self.find(rev.product, rev.revision)
-        if bom_id is not None:
-            self.calls += 1
-            existing = (await read_boms(self._odoo, [bom_id])).get(bom_id)
-            if existing is not None and self.complete(plan, existing):
-                return Published(bom_id, existing.fingerprint(), self.calls - start)
-            if existing is not None and existing.active:
-                raise BomRejected(
-                    f"BOM {bom_id} of {rev.product} revision {rev.revision} is active but differs "
-                    "from the revision: it was changed in Odoo"
-                )
-        bom_id = await self._load(plan, linked=False)
-        if any(line.operation for line in plan.lines):
-            await self._load(plan, linked=True)
+    async def find_all(self, plans: Sequence[PlannedBom]) -> dict[str, int]:
+        """External id name -> BOM id of the plans already in Odoo, in one call."""
+        names = [external_name(p.revision.product, p.revision.revision) for p in plans]
         self.calls += 1
-        bom = (await read_boms(self._odoo, [bom_id]))[bom_id]
-        if not self.complete(plan, bom):
-            raise BomRejected(
-                f"BOM {bom_id} of {rev.product} revision {rev.revision} is incomplete after load"
-            )
-        log.info(
-            "BOM %s revision %s loaded as mrp.bom %d (archived until made current)",
-            rev.product,
-            rev.revision,
-            bom_id,
-            extra={"product": rev.product, "revision": rev.revision},
+        rows = await self._odoo.search_read(
+            "ir.model.data",
+            [["module", "=", self.module], ["model", "=", "mrp.bom"], ["name", "in", names]],
+            ["name", "res_id"],
         )
-        return Published(bom_id, bom.fingerprint(), self.calls - start)
+        return {str(r["name"]): int(r["res_id"]) for r in rows}
+
+    async def find(self, product: str, revision: str) -> int | None:
+        """The id of the BOM published for (product, revision), if any."""
+        self.calls += 1
+        rows = await self._odoo.search_read(
+            "ir.model.data",
+            [["module", "=", self.module], ["name", "=", external_name(product, revision)]],
+            ["res_id"],
+        )
+        return int(rows[0]["res_id"]) if rows else None
+
+    async def publish(self, plans: Sequence[PlannedBom]) -> list[Published]:
+        """Steps 1-3 for every plan at once: two ``load`` calls whatever their number, then
+        one read-back. A BOM already complete is left as it is (it may be current)."""
+        start = self.calls
+        found = await self.find_all(plans)
+        self.calls += 3
+        existing = await read_boms(self._odoo, found.values())
+        todo: list[PlannedBom] = []
+        for plan in plans:
+            rev = plan.revision
+            bom = existing.get(found.get(external_name(rev.product, rev.revision), 0))
+            if bom is not None and self.complete(plan, bom):
+                continue
+            if bom is not None and bom.active:
+                raise BomRejected(
+                    f"mrp.bom {bom.id} of {rev.product} revision {rev.revision} is active but "
+                    "differs from the revision: it was changed in Odoo"
+                )
+            todo.append(plan)
+        bom_ids = {
+            external_name(p.revision.product, p.revision.revision): i
+            for p, i in zip(todo, await self._load(todo, linked=False) if todo else [], strict=True)
+        }
+        linked = [p for p in todo if any(line.operation for line in p.lines)]
+        if linked:
+            await self._load(linked, linked=True)
+        for name, bom_id in found.items():
+            bom_ids.setdefault(name, bom_id)
+        self.calls += 3
+        boms = await read_boms(self._odoo, bom_ids.values())
+        out: list[Published] = []
+        for plan in plans:
+            rev = plan.revision
+            bom_id = bom_ids[external_name(rev.product, rev.revision)]
+            bom = boms.get(bom_id)
+            if bom is None or not self.complete(plan, bom):
+                raise BomRejected(
+                    f"mrp.bom {bom_id} of {rev.product} revision {rev.revision} is incomplete "
+                    "after load"
+                )
+            out.append(Published(bom_id, bom.fingerprint(), self.calls - start))
+        log.info(
+            "%d BOM(s) loaded (archived until made current) in %d Odoo calls",
+            len(plans),
+            self.calls - start,
+        )
+        return out
 
     async def picked(self, template_id: int) -> OdooBom | None:
         """The BOM Odoo gives a new MO of the template today (lowest sequence first)."""
@@ -210,25 +255,32 @@ class Publisher:
         boms = await boms_of_templates(self._odoo, [template_id])
         return next((b for b in boms if b.active), None)
 
-    async def make_current(self, template_id: int, bom_id: int) -> None:
-        """Step 4: ``bom_id`` becomes the BOM Odoo picks for the template (idempotent)."""
-        self.calls += 1
-        active = [b for b in await boms_of_templates(self._odoo, [template_id]) if b.active]
-        others = [b for b in active if b.id != bom_id]
+    async def make_current(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Step 4: each ``(template, bom)`` becomes what Odoo picks for the template
+        (idempotent). ``archive``: one write activates them all (one transaction in Odoo, so a
+        multi-level BOM switches as one unit), one write archives the BOMs used before."""
+        templates = {template for template, _ in pairs}
+        ours = {bom for _, bom in pairs}
+        self.calls += 3
+        boms = await boms_of_templates(self._odoo, templates, active_only=False)
+        active = [b for b in boms if b.active]
         if self._config.activation == "sequence":
-            lowest = min((b.sequence for b in others), default=self._config.sequence + 1)
-            current = next((b for b in active if b.id == bom_id), None)
-            if current is None or (others and current.sequence >= lowest):
-                await self._execute(
-                    "mrp.bom", "write", [bom_id], {"active": True, "sequence": lowest - 1}
-                )
+            for template, bom_id in pairs:
+                others = [b for b in active if b.template_id == template and b.id != bom_id]
+                lowest = min((b.sequence for b in others), default=self._config.sequence + 1)
+                current = next((b for b in active if b.id == bom_id), None)
+                if current is None or (others and current.sequence >= lowest):
+                    await self._execute(
+                        "mrp.bom", "write", [bom_id], {"active": True, "sequence": lowest - 1}
+                    )
             return
-        if not any(b.id == bom_id for b in active):
-            await self._execute(
-                "mrp.bom", "write", [bom_id], {"active": True, "sequence": self._config.sequence}
-            )
-        if others:
-            await self._execute("mrp.bom", "write", [b.id for b in others], {"active": False})
+        dormant = sorted(bom for bom in ours if not any(b.id == bom and b.active for b in boms))
+        if dormant:
+            values = {"active": True, "sequence": self._config.sequence}
+            await self._execute("mrp.bom", "write", dormant, values)
+        previous = sorted(b.id for b in active if b.id not in ours)
+        if previous:
+            await self._execute("mrp.bom", "write", previous, {"active": False})
 
     async def read(self, bom_id: int) -> OdooBom | None:
         self.calls += 1
