@@ -396,6 +396,10 @@ def _run(settings: RelaySettings) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         return _sandbox(args.listen, args.odoo_version, args.database, args.json)
+    if args.command == "bom" and args.bom_command == "demo":
+        from cloud_relay.masterdata.cli import run_demo
+
+        return asyncio.run(run_demo(args))
     settings = load_settings(args.config)
     if args.command == "run":
         return _run(settings)

@@ -86,6 +86,13 @@ def add_bom_parser(
     history.add_argument("product", help="the product's default_code")
     history.add_argument("--on", help="RFC 3339 date-time: the revision current then")
     history.add_argument("--json", action="store_true", help="machine-readable output")
+    demo = actions.add_parser(
+        "demo", help="submit, approve and use a revision in an Odoo sandbox of its own"
+    )
+    demo.add_argument(
+        "--file", type=Path, default=Path("config/bom-example.csv"), help="the export to submit"
+    )
+    demo.add_argument("--odoo-version", type=int, choices=(17, 18, 19), default=18)
 
 
 def read_submission(path: Path) -> BomSubmission:
@@ -112,6 +119,13 @@ async def _odoo(settings: RelaySettings) -> AsyncIterator[OdooClient]:
         yield client
     finally:
         await client.close()
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    """``bom demo`` needs no settings: it brings its own sandbox and store."""
+    from cloud_relay.masterdata.demo import run_demo as demo
+
+    return await demo(args.file, args.odoo_version)
 
 
 async def run_bom(settings: RelaySettings, args: argparse.Namespace) -> int:

@@ -52,6 +52,27 @@ async def test_three_levels_published_bottom_up(rig: BomRig) -> None:
     ]
     assert all(line["operation_id"] and line["operation_id"][1] == "Machine" for line in lines)
     assert await rig.picked("GB-100") == "C"
+    # As on real 18.0 and 19.0: the next MO explodes the kit into its components, each
+    # consumed in the operation of the kit's line.
+    mo = await rig.x(
+        "mrp.production", "create", {"product_id": rig.products["GB-100"], "product_qty": 2}
+    )
+    assert await rig.x("mrp.production", "action_confirm", [mo]) is True
+    moves = await rig.x(
+        "stock.move",
+        "search_read",
+        [["raw_material_production_id", "=", mo]],
+        fields=["product_id", "product_uom_qty", "product_uom", "operation_id"],
+    )
+    assert sorted(
+        (m["product_id"][1], m["product_uom_qty"], m["product_uom"][1], m["operation_id"][1])
+        for m in moves
+    ) == [
+        ("[GREASE] GREASE", 0.04, "kg", "Assemble"),
+        ("[HSG-10] HSG-10", 2.0, "Units", "Assemble"),
+        ("[OIL] OIL", 0.8, "L", "Test"),
+        ("[ORING-30] ORING-30", 4.0, "Units", "Assemble"),
+    ]
     history = await rig.store.run(lambda tx: s.current_log(tx, "GB-100"))
     assert [e.revision for e in history] == ["C"]
 

@@ -93,15 +93,16 @@ class Bom(Model):
                     )
                 pending.extend(self.search_ids([["product_tmpl_id", "=", template]]))
 
-    def find(self, product_id: int) -> int | None:
-        """``_bom_find`` for a new MO of ``product_id``: active normal BOMs of the variant or of
-        its template (without variant), ordered ``sequence, product_id, id`` (NULL last, so
-        at equal sequence the variant BOM comes first)."""
+    def find(self, product_id: int, bom_type: str = "normal") -> int | None:
+        """``_bom_find`` for a new MO of ``product_id`` (``phantom``: the kit a line explodes
+        into): active BOMs of the type, of the variant or of its template (without variant),
+        ordered ``sequence, product_id, id`` (NULL last, so at equal sequence the variant BOM
+        comes first)."""
         template = lookup.products(self.env).get(product_id, "product_tmpl_id")
         candidates = [
             bom
             for bom in self.search_ids(
-                [["product_tmpl_id", "=", template], ["type", "=", "normal"]]
+                [["product_tmpl_id", "=", template], ["type", "=", bom_type]]
             )
             if self.get(bom, "product_id") in (None, False, 0, product_id)
         ]
