@@ -294,3 +294,15 @@ async def test_empty_company_cell_loads_a_bom_of_no_company(odoo: Odoo) -> None:
     )
     rows[0][3] = "1"
     assert (await x("mrp.bom", "load", fields, rows))["messages"] == []
+
+
+async def test_manufacturing_users_cannot_write_boms(odoo: Odoo) -> None:
+    """As on real 18.0 and 19.0 (``check_access_rights('create')`` is False for Manufacturing
+    users on BOMs, lines and operations): publishing needs the Manufacturing administrator."""
+    product = await odoo.x("product.product", "create", {"name": "FG"})
+    template = (await odoo.x("product.product", "read", [product], fields=["product_tmpl_id"]))[0]
+    with pytest.raises(OdooFault) as caught:
+        await odoo.connector(
+            "mrp.bom", "create", {"product_tmpl_id": template["product_tmpl_id"][0]}
+        )
+    assert caught.value.name == "odoo.exceptions.AccessError"
