@@ -205,6 +205,7 @@ async def _start_bom(
     """``POST /v1/boms`` and the BOM publishing job (its store closed by ``stack``)."""
     if settings.odoo is None or not settings.bom.enabled:
         return None
+    from cloud_relay.masterdata.admin import BomAdminPage
     from cloud_relay.masterdata.api import BomCollector, BomEndpoint, install_bom_api
     from cloud_relay.masterdata.factory import opened_bom_store
     from cloud_relay.masterdata.job import BomPublishingJob
@@ -212,6 +213,7 @@ async def _start_bom(
     bom_store = await stack.enter_async_context(opened_bom_store(settings.store))
     job = BomPublishingJob(bom_store, settings.odoo, settings.bom)
     install_bom_api(app, BomEndpoint(inbox, bom_store, settings, metrics))
+    BomAdminPage(bom_store, settings.bom, settings.admin.resolve_token()).install(app)
     metrics.registry.register(BomCollector(job.stats))
     return asyncio.create_task(job.run(), name="bom-publishing")
 

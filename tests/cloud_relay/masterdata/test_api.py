@@ -15,11 +15,12 @@ from pydantic import SecretStr
 from cloud_relay.config import RelaySettings, StoreConfig
 from cloud_relay.inbox.sqlite import SqliteInbox
 from cloud_relay.ingest.app import build_app
+from cloud_relay.masterdata.admin import BomAdminPage
 from cloud_relay.masterdata.api import BomCollector, BomEndpoint, install_bom_api
 from cloud_relay.masterdata.job import BomPublishingJob
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.odoo.config import OdooConfig
-from tests.cloud_relay.conftest import TEST_SERVER, serve
+from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, serve
 from tests.cloud_relay.masterdata.harness import BomRig, bom_rig, three_levels
 from tests.cloud_relay.support import Gateway, batch_body, upload
 from wire.bom import BOMS_PATH
@@ -65,6 +66,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         metrics = RelayMetrics()
         app = build_app(inbox, TEST_SERVER, admin_token=None, metrics=metrics)
         install_bom_api(app, BomEndpoint(inbox, rig.store, settings, metrics))
+        BomAdminPage(rig.store, rig.config, ADMIN_TOKEN).install(app)
         job = BomPublishingJob(rig.store, odoo, rig.config)
         metrics.registry.register(BomCollector(job.stats))
         try:
@@ -117,3 +119,31 @@ async def test_metrics_show_the_bom_figures(api: Api) -> None:
         "cloud_relay_bom_parked",
         "cloud_relay_bom_published",
     } <= names
+
+
+async def test_admin_page_lists_and_approves_with_csrf(api: Api) -> None:
+    plm = await api.key("plm-1", "publisher")
+    submitted = (await api.post(plm, three_levels().encode())).json()["id"]
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    page = await api.client.get(api.url + "/admin/boms", headers=auth)
+    assert page.status_code == 200 and "GB-100" in page.text and "pending" in page.text
+    csrf = page.text.split("name='csrf' value='")[1].split("'")[0]
+    url = f"{api.url}/admin/boms/{submitted}/approve"
+    form = {"csrf": "wrong", "actor": "lee", "reason": "ok"}
+    assert (await api.client.post(url, data=form, headers=auth)).status_code == 403
+    cross = {**auth, "Sec-Fetch-Site": "cross-site"}
+    assert (
+        await api.client.post(url, data={**form, "csrf": csrf}, headers=cross)
+    ).status_code == 403
+    self_approval = {**form, "csrf": csrf, "actor": "plm-1"}
+    refused = await api.client.post(url, data=self_approval, headers=auth)
+    assert refused.status_code == 409 and "four-eyes" in refused.text
+    done = await api.client.post(
+        url, data={**form, "csrf": csrf}, headers=auth, follow_redirects=False
+    )
+    assert done.status_code == 303
+    page = await api.client.get(api.url + "/admin/boms", headers=auth)
+    assert "approved" in page.text and "lee" in page.text
+    assert (
+        await api.client.get(api.url + "/admin/boms", follow_redirects=False)
+    ).status_code == 303
