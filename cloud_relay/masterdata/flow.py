@@ -34,8 +34,12 @@ class DriftError(BomRejected):
     """The product's BOM in Odoo is not what the relay published last."""
 
 
-async def _drifts(store: BomStore, publisher: Publisher, plans: Sequence[PlannedBom]) -> list[str]:
-    """Why products' BOMs in Odoo differ from the relay's last publication (empty: none do)."""
+async def _drifts(
+    store: BomStore, publisher: Publisher, plans: Sequence[PlannedBom], ours: set[int]
+) -> list[str]:
+    """Why products' BOMs in Odoo differ from the relay's last publication (empty: none do).
+    ``ours`` are the BOMs of this submission already in Odoo: one of them being picked means a
+    crash came after making it current, not a hand edit."""
 
     async def last_published(tx: Tx) -> dict[str, tuple[str, int, str | None, int]]:
         found: dict[str, tuple[str, int, str | None, int]] = {}
@@ -67,7 +71,7 @@ async def _drifts(store: BomStore, publisher: Publisher, plans: Sequence[Planned
                 f"mrp.bom {bom.id} of {product} revision {revision} was changed in Odoo after "
                 "it was published (lines or operations differ)"
             )
-        elif first is not None and first.id != bom.id:
+        elif first is not None and first.id != bom.id and first.id not in ours:
             reasons.append(
                 f"Odoo picks mrp.bom {first.id} ({first.code or 'no reference'}) for {product}, "
                 f"not the published revision {revision} (mrp.bom {bom.id})"
@@ -155,7 +159,8 @@ async def _publish_plans(
     if not todo:
         return
     if not row.force:
-        reasons = await _drifts(store, publisher, todo)
+        ours = set((await publisher.find_all(todo)).values())
+        reasons = await _drifts(store, publisher, todo, ours)
         if reasons:
             raise DriftError(
                 f"{'; '.join(reasons)}; not overwritten. Compare it in Odoo, then `cloud-relay "

@@ -15,7 +15,9 @@ from pydantic import SecretStr
 from cloud_relay.masterdata import flow, service
 from cloud_relay.masterdata import store as s
 from cloud_relay.masterdata.config import BomConfig
+from cloud_relay.masterdata.flow import publish_submission
 from cloud_relay.masterdata.job import BomPublishingJob
+from cloud_relay.masterdata.publish import Publisher
 from cloud_relay.odoo.config import OdooConfig
 from tests.cloud_relay.masterdata.harness import BomRig, bom_rig, three_levels
 
@@ -172,3 +174,26 @@ async def test_activation_by_sequence_leaves_the_previous_active(tmp_path: Path)
         assert boms["C"]["active"] and boms["D"]["active"]
         assert boms["D"]["sequence"] < boms["C"]["sequence"]
         assert await rig.picked("GB-100") == "D"
+
+
+async def test_a_crash_after_switching_in_odoo_is_not_taken_for_a_hand_edit(rig: BomRig) -> None:
+    clock = Clock()
+    await publish(rig, "C", clock)
+    outcome = await service.submit(
+        rig.store, rig.odoo, rig.config, three_levels("D", quantity=2), by="alice", via="cli"
+    )
+    row = await service.approve(rig.store, rig.config, outcome.id, by="bob", reason=None)
+    # The relay made D current in Odoo, then died before recording it.
+    result = await service.check(rig.store, rig.odoo, rig.config, service.submission_of(row))
+    publisher = Publisher(rig.odoo, rig.config)
+    done = await publisher.publish(result.plans)
+    await publisher.make_current(
+        [(p.template_id, d.bom_id) for p, d in zip(result.plans, done, strict=True)]
+    )
+    await rig.store.run(lambda tx: s.set_state(tx, outcome.id, "publishing", clock()))
+    assert await publish_submission(rig.store, rig.odoo, rig.config, row)
+    assert await rig.picked("GB-100") == "D"
+    assert [e.revision for e in await rig.store.run(lambda tx: s.current_log(tx, "GB-100"))] == [
+        "C",
+        "D",
+    ]
