@@ -195,6 +195,7 @@ async def test_bom_kill9_publishes_each_revision_once(tmp_path: Path) -> None:
                 await relay.kill9()
                 kills += 1
         assert kills >= KILLS, f"only {kills} kills in {MAX_REVISIONS} revisions {where}"
+        print(f"{kills} kills while publishing {len(published)} revisions {where}")
         assert await relay.stop() == 0, tail(relay.logs[-1])
 
         rows = await rig.store.run(lambda tx: s.list_submissions(tx, 1000))
