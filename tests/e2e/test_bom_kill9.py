@@ -4,7 +4,7 @@ across a restart.
 The sandbox (Odoo 18) runs as its own process and outlives every relay. Revisions 1, 2, 3...
 of a three-level BOM (a gearbox with a machined housing and a seal kit) are submitted and
 approved one after the other, straight into the relay's SQLite store; the relay's publishing
-job publishes each. The relay is SIGKILLed each time the sandbox has answered a random 1 to 25
+job publishes each. The relay is SIGKILLed each time the sandbox has answered a random 1 to 45
 calls since the relay started, so kills land between any two calls of a publication, until it
 was killed ``BOM_KILL9_KILLS`` times (default 10). At the end Odoo must hold exactly one
 complete BOM per revision (every line and operation, lines linked to their operations), the
@@ -43,7 +43,7 @@ from tests.e2e.relay_fleet import ADMIN_TOKEN, RelayProcess, tail
 KILLS = int(os.environ.get("BOM_KILL9_KILLS", "10"))
 #: Most revisions submitted before giving up on reaching KILLS kills.
 MAX_REVISIONS = 60
-CALLS_BEFORE_KILL = (1, 25)
+CALLS_BEFORE_KILL = (1, 45)
 STEP_SECONDS = 60.0
 POLL_SECONDS = 0.01
 
