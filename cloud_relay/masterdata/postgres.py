@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from cloud_relay.masterdata.store import Tx, schema
+from cloud_relay.masterdata.schema import schema
+from cloud_relay.masterdata.store import Tx
 from cloud_relay.storage.postgres import PostgresStore
 from cloud_relay.storage.schema import Schema
 

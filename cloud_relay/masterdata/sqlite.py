@@ -8,7 +8,8 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
-from cloud_relay.masterdata.store import Tx, schema
+from cloud_relay.masterdata.schema import schema
+from cloud_relay.masterdata.store import Tx
 from cloud_relay.storage.schema import Schema
 from cloud_relay.storage.sqlite import SqliteStore, fetch_rows
 
