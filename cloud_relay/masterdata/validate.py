@@ -229,7 +229,13 @@ class _Checker:
     def plant(self, base: str, name: str, rev: BomRevision) -> tuple[int | None, int | None]:
         company_id: int | None = None
         picking_type_id: int | None = None
-        for p, plant in enumerate(rev.plants):
+        if len(rev.plants) > 1:
+            self.fail(
+                f"{base}/plants/1",
+                f"{name}, plants",
+                "one BOM in Odoo serves one plant: submit one revision per plant",
+            )
+        for p, plant in enumerate(rev.plants[:1]):
             where, label = f"{base}/plants/{p}", f"{name}, plant {p + 1}"
             if plant.company is not None:
                 company_id = self.catalog.companies.get(plant.company)

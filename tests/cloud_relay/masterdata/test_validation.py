@@ -82,6 +82,12 @@ CASES: list[tuple[str, BomSubmission, str, str]] = [
         "Smelting",
     ),
     (
+        "two plants",
+        one(plants=[{"warehouse": "WH"}, {"warehouse": "WH"}]),
+        "/revisions/0/plants/1",
+        "one revision per plant",
+    ),
+    (
         "itself",
         one(lines=line(product="HSG-10", unit="Units")),
         "/revisions/0/lines/0/product",
