@@ -82,6 +82,10 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"increments": 300, "rate": 20.0},
         {"increments": 60, "rate": 20.0},
     ),
+    "bom_publish": (
+        {"lines": 500, "levels": 5},
+        {"lines": 200, "levels": 4},
+    ),
 }
 
 #: Entries of SIZES that run another entry's module.
@@ -389,6 +393,22 @@ def rows_e2e_latency(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
     return out
 
 
+def rows_bom_publish(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
+    out = []
+    for name, label in (("flat", f"{r['lines']}-line BOM"), ("tree", f"{r['levels']}-level tree")):
+        case = r[name]
+        out.append(
+            Row(
+                f"BOM publish, {label} ({case['boms']} BOMs, {case['lines']} lines), sandbox",
+                f"{case['calls_per_line']:.3f} calls/line, {case['seconds']:.2f} s",
+                f"naive create: {case['naive_calls_per_line']:.3f} calls/line, "
+                f"{case['naive_seconds']:.2f} s",
+                case["calls"] / case["naive_calls"],
+            )
+        )
+    return out
+
+
 ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]] = {
     "queue_ingest": rows_queue_ingest,
     "mqtt_ingest": rows_mqtt_ingest,
@@ -401,6 +421,7 @@ ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]] = {
     "odoo_post_live": rows_odoo_post_live,
     "agent_rss": rows_agent_rss,
     "e2e_latency": rows_e2e_latency,
+    "bom_publish": rows_bom_publish,
 }
 
 

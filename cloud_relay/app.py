@@ -10,6 +10,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import uvicorn
+from fastapi import FastAPI
 
 from cloud_relay import __version__
 from cloud_relay.config import RelaySettings, StoreConfig
@@ -142,6 +143,7 @@ async def run_relay(
     async with (
         opened_store(settings.store) as store,
         opened_posting_store(settings.store) as posting,
+        contextlib.AsyncExitStack() as stack,
     ):
         writer: OdooWriter | None = None
         if settings.odoo is not None and settings.writer.enabled:
@@ -169,6 +171,7 @@ async def run_relay(
         )
         sock = bind_socket(listen)
         writer_task = asyncio.create_task(writer.run()) if writer is not None else None
+        bom_job = await _start_bom(settings, stack, app, store, metrics)
         watchdog = asyncio.create_task(notifier.run_watchdog(), name="watchdog")
         try:
             if install_signal_handlers:
@@ -188,7 +191,33 @@ async def run_relay(
             if writer_task is not None:
                 writer_task.cancel()
                 await asyncio.gather(writer_task, return_exceptions=True)
+            if bom_job is not None:
+                bom_job.cancel()
+                await asyncio.gather(bom_job, return_exceptions=True)
     log.info("cloud relay stopped")
+
+
+async def _start_bom(
+    settings: RelaySettings,
+    stack: contextlib.AsyncExitStack,
+    app: FastAPI,
+    inbox: InboxStore,
+    metrics: RelayMetrics,
+) -> asyncio.Task[None] | None:
+    """``POST /v1/boms`` and the BOM publishing job (its store closed by ``stack``)."""
+    if settings.odoo is None or not settings.bom.enabled:
+        return None
+    from cloud_relay.masterdata.admin import BomAdminPage
+    from cloud_relay.masterdata.api import BomCollector, BomEndpoint, install_bom_api
+    from cloud_relay.masterdata.factory import opened_bom_store
+    from cloud_relay.masterdata.job import BomPublishingJob
+
+    bom_store = await stack.enter_async_context(opened_bom_store(settings.store))
+    job = BomPublishingJob(bom_store, settings.odoo, settings.bom)
+    install_bom_api(app, BomEndpoint(inbox, bom_store, settings, metrics))
+    BomAdminPage(bom_store, settings.bom, settings.admin.resolve_token()).install(app)
+    metrics.registry.register(BomCollector(job.stats))
+    return asyncio.create_task(job.run(), name="bom-publishing")
 
 
 def _stop_on_signals(server: uvicorn.Server) -> None:

@@ -1,4 +1,5 @@
-"""``cloud-relay``: run, check-config, gateway add|list|revoke, deadletters list|replay|discard.
+"""``cloud-relay``: run, check-config, gateway add|list|revoke, deadletters list|replay|discard,
+bom submit|list|diff|approve|refuse|retry|rollback|history.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage. Settings come from ``--config``
 and ``CLOUD_RELAY__SECTION__KEY`` environment variables (which win).
@@ -70,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     add = gw_sub.add_parser("add", parents=[config_opt], help="register a gateway's public key")
     add.add_argument("--id", required=True, dest="gateway_id", help="the gateway's id")
     add.add_argument("--public-key", required=True, type=Path, help="PEM file of the public key")
+    add.add_argument(
+        "--role",
+        choices=("gateway", "publisher"),
+        default="gateway",
+        help="gateway: sends event batches; publisher: submits BOMs (default %(default)s)",
+    )
     listing = gw_sub.add_parser("list", parents=[config_opt], help="gateways, keys, ack points")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     revoke = gw_sub.add_parser("revoke", parents=[config_opt], help="revoke a gateway or one key")
@@ -77,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("gateway_id", nargs="?", help="revoke every key of this gateway")
     target.add_argument("--key-id", help="revoke only this key")
     _deadletters_parser(sub, config_opt)
+    from cloud_relay.masterdata.cli import add_bom_parser
+
+    add_bom_parser(sub, config_opt)
     sandbox = sub.add_parser(
         "sandbox", help="serve the Odoo sandbox (an Odoo stand-in) on loopback"
     )
@@ -176,7 +186,9 @@ async def _check_config(settings: RelaySettings, path: Path) -> int:
     return EXIT_OK
 
 
-async def _gateway_add(settings: RelaySettings, gateway_id: str, public_key: Path) -> int:
+async def _gateway_add(
+    settings: RelaySettings, gateway_id: str, public_key: Path, role: str = "gateway"
+) -> int:
     from cloud_relay.app import opened_store
     from wire.errors import WireError
     from wire.events import GATEWAY_ID_PATTERN
@@ -190,7 +202,7 @@ async def _gateway_add(settings: RelaySettings, gateway_id: str, public_key: Pat
         raise _UsageError(f"--public-key: {exc}") from exc
     kid = key_id(key)
     async with opened_store(settings.store) as store:
-        await store.add_key(gateway_id, kid, public_key_pem(key).decode())
+        await store.add_key(gateway_id, kid, public_key_pem(key).decode(), role)
     print(kid)
     print(f"registered key {kid} for gateway {gateway_id}", file=sys.stderr)
     return EXIT_OK
@@ -389,6 +401,10 @@ def _run(settings: RelaySettings) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         return _sandbox(args.listen, args.odoo_version, args.database, args.json)
+    if args.command == "bom" and args.bom_command == "demo":
+        from cloud_relay.masterdata.cli import run_demo
+
+        return asyncio.run(run_demo(args))
     settings = load_settings(args.config)
     if args.command == "run":
         return _run(settings)
@@ -396,8 +412,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_check_config(settings, args.config))
     if args.command == "deadletters":
         return asyncio.run(_deadletters(settings, args))
+    if args.command == "bom":
+        from cloud_relay.masterdata.cli import run_bom
+
+        return asyncio.run(run_bom(settings, args))
     if args.gateway_command == "add":
-        return asyncio.run(_gateway_add(settings, args.gateway_id, args.public_key))
+        return asyncio.run(_gateway_add(settings, args.gateway_id, args.public_key, args.role))
     if args.gateway_command == "list":
         return asyncio.run(_gateway_list(settings, args.json))
     return asyncio.run(_gateway_revoke(settings, args.gateway_id, args.key_id))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cloud_relay.errors import ConfigError
+from cloud_relay.masterdata.config import BomConfig
 from cloud_relay.odoo.config import OdooConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/cloud-relay/relay.toml")
@@ -140,6 +141,8 @@ class RelaySettings(BaseSettings):
     odoo: OdooConfig | None = None
     """Where Odoo is and as whom to call it; unset: nothing is posted to Odoo."""
     writer: WriterConfig = WriterConfig()
+    bom: BomConfig = BomConfig()
+    """BOM publishing (``cloud-relay bom ...``, ``POST /v1/boms``)."""
 
     @classmethod
     def settings_customise_sources(

@@ -56,6 +56,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (gateway_id, seq)
         )""",
     ),
+    # Keys carry a role; the keys registered before are gateway keys.
+    ("ALTER TABLE keys ADD COLUMN role text NOT NULL DEFAULT 'gateway'",),
 )
 _SCHEMA = Schema("inbox", _MIGRATIONS)
 
@@ -63,7 +65,7 @@ _SCHEMA = Schema("inbox", _MIGRATIONS)
 _MIGRATION_LOCK = 0x696E626F78  # "inbox"
 
 _EVENT_COLUMNS = ("gateway_id", "seq", "id", "type", "occurred_at", "received_at", "key_id", "body")
-_KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at"
+_KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at, role"
 
 
 def _key(row: asyncpg.Record) -> GatewayKey:
@@ -73,6 +75,7 @@ def _key(row: asyncpg.Record) -> GatewayKey:
         public_key_pem=row["public_key_pem"],
         added_at=row["added_at"],
         revoked_at=row["revoked_at"],
+        role=row["role"],
     )
 
 
@@ -201,7 +204,9 @@ class PostgresInbox(PostgresStore):
             for r in rows
         ]
 
-    async def add_key(self, gateway_id: str, key_id: str, public_key_pem: str) -> None:
+    async def add_key(
+        self, gateway_id: str, key_id: str, public_key_pem: str, role: str = "gateway"
+    ) -> None:
         """Register a key (idempotent); RejectedError if it is revoked or another gateway's."""
         with self._errors():
             async with self._conn().acquire() as conn, conn.transaction():
@@ -210,11 +215,12 @@ class PostgresInbox(PostgresStore):
                     gateway_id,
                 )
                 inserted = await conn.fetchval(
-                    "INSERT INTO keys (key_id, gateway_id, public_key_pem) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (key_id) DO NOTHING RETURNING true",
+                    "INSERT INTO keys (key_id, gateway_id, public_key_pem, role)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (key_id) DO NOTHING RETURNING true",
                     key_id,
                     gateway_id,
                     public_key_pem,
+                    role,
                 )
                 if inserted:
                     return

@@ -55,6 +55,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (gateway_id, seq)
         )""",
     ),
+    # Keys carry a role; the keys registered before are gateway keys.
+    ("ALTER TABLE keys ADD COLUMN role TEXT NOT NULL DEFAULT 'gateway'",),
 )
 _SCHEMA = Schema("inbox", _MIGRATIONS)
 
@@ -63,7 +65,7 @@ _INSERT_EVENT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _EVENT_COLUMNS = "gateway_id, seq, id, type, occurred_at, received_at, key_id, body"
-_KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at"
+_KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at, role"
 
 
 def _key(row: sqlite3.Row) -> GatewayKey:
@@ -73,6 +75,7 @@ def _key(row: sqlite3.Row) -> GatewayKey:
         public_key_pem=row[2],
         added_at=datetime.fromisoformat(row[3]),
         revoked_at=parse_utc(row[4]),
+        role=row[5],
     )
 
 
@@ -196,7 +199,9 @@ class SqliteInbox(SqliteStore):
             for r in rows
         ]
 
-    async def add_key(self, gateway_id: str, key_id: str, public_key_pem: str) -> None:
+    async def add_key(
+        self, gateway_id: str, key_id: str, public_key_pem: str, role: str = "gateway"
+    ) -> None:
         """Register a key (idempotent); RejectedError if it is revoked or another gateway's."""
 
         async def work(db: aiosqlite.Connection) -> None:
@@ -210,8 +215,8 @@ class SqliteInbox(SqliteStore):
                 _check_existing_key(key_id, gateway_id, rows[0][0], rows[0][1] is not None)
             else:
                 await db.execute(
-                    f"INSERT INTO keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, NULL)",
-                    (key_id, gateway_id, public_key_pem, format_utc(datetime.now(UTC))),
+                    f"INSERT INTO keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, NULL, ?)",
+                    (key_id, gateway_id, public_key_pem, format_utc(datetime.now(UTC)), role),
                 )
 
         await self._write(work)

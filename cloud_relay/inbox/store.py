@@ -46,6 +46,8 @@ class GatewayKey:
     public_key_pem: str
     added_at: datetime
     revoked_at: datetime | None
+    role: str = "gateway"
+    """``gateway`` (sends event batches) or ``publisher`` (submits BOMs); never both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +123,12 @@ class InboxStore(Protocol):
     async def events_after(self, gateway_id: str, after_seq: int, limit: int) -> list[StoredEvent]:
         """Stored events with seq > after_seq, in seq order (for audits)."""
 
-    async def add_key(self, gateway_id: str, key_id: str, public_key_pem: str) -> None:
-        """Register a key for a gateway (creating the gateway); a gateway may hold several."""
+    async def add_key(
+        self, gateway_id: str, key_id: str, public_key_pem: str, role: str = "gateway"
+    ) -> None:
+        """Register a key for a gateway (creating the gateway); a gateway may hold several.
+        ``role`` says what the key may sign: event batches (``gateway``) or BOMs
+        (``publisher``)."""
 
     async def revoke_key(self, key_id: str) -> int:
         """Revoke one key; returns how many were revoked (0 or 1)."""

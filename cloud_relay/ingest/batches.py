@@ -161,6 +161,13 @@ class BatchEndpoint:
         return result.acked_seq
 
     async def _verify(self, request: Request, body: bytes) -> VerifiedSender:
+        sender = await self._verify_signature(request, body)
+        if sender.role != "gateway":
+            error = {"error": f"key {sender.key_id} is a {sender.role} key: it cannot send events"}
+            raise _Refusal(403, "wrong_role", error, level=logging.WARNING)
+        return sender
+
+    async def _verify_signature(self, request: Request, body: bytes) -> VerifiedSender:
         try:
             return await verify_sender(
                 self._store,

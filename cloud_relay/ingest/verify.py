@@ -35,6 +35,7 @@ class VerifiedSender:
     key_id: str
     gateway_id: str
     created: int
+    role: str = "gateway"
 
 
 class RevokedKeyError(UnknownKeyError):
@@ -106,5 +107,5 @@ async def verify_sender(
         raise
     key = keys[verified.key_id]
     return VerifiedSender(
-        key_id=verified.key_id, gateway_id=key.gateway_id, created=verified.created
+        key_id=verified.key_id, gateway_id=key.gateway_id, created=verified.created, role=key.role
     )

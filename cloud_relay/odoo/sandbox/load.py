@@ -3,7 +3,12 @@
 What a connector relies on (contract §8): the external id is bound in the same transaction as
 the create; an id that exists already turns the row into a write; ids without a dot get the
 ``__import__.`` prefix; errors come back in ``messages`` (nothing is raised) and undo the
-whole load. Supported columns: ``id``, ``.id``, plain fields, ``field/id`` and ``field/.id``.
+whole load. Supported columns: ``id``, ``.id``, plain fields, ``field/id`` and ``field/.id``,
+and one2many sub-fields (``bom_line_ids/product_id/id``): a sub-record per row, continued on the
+next rows with the parent's columns empty. A sub-row with ``x/id`` updates the record bound to
+it, or creates one and binds it; without, it always creates (a re-load appends copies), and
+sub-records left out are kept. Values are resolved before anything of the record is written,
+so a sub-row cannot point at a sub-record created in the same load.
 """
 
 from __future__ import annotations
@@ -26,15 +31,26 @@ class _Rejected(Exception):
     """Raised inside the load savepoint so every change of the load is undone."""
 
 
+class _FieldError(OdooError):
+    """A conversion error of one column, naming its field."""
+
+    def __init__(self, message: str, field: str, field_name: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.field_name = field_name
+
+
 def load_rows(model: Model, columns: list[str], data: list[list[Any]]) -> dict[str, Any]:
     """Import ``data`` into ``model``; answer ``{'ids', 'messages', 'nextrow'}``."""
     messages: list[dict[str, Any]] = []
     ids: list[int] = []
     try:
         with model.env.db.savepoint():
-            for index, row in enumerate(data):
+            for index, rows in _records(model, columns, data):
                 try:
-                    ids.append(_load_row(model, columns, row))
+                    ids.append(_load_record(model, columns, rows))
+                except _FieldError as error:
+                    messages.append(_message(index, error.message, error.field, error.field_name))
                 except OdooError as error:
                     messages.append(_message(index, error.message))
             if messages:
@@ -44,7 +60,35 @@ def load_rows(model: Model, columns: list[str], data: list[list[Any]]) -> dict[s
     return {"ids": ids, "messages": [], "nextrow": 0}
 
 
-def _message(index: int, text: str, field: str | None = None) -> dict[str, Any]:
+def _records(
+    model: Model, columns: list[str], data: list[list[Any]]
+) -> list[tuple[int, list[list[Any]]]]:
+    """Rows grouped per record: a row whose own (not one2many) columns are all empty continues
+    the record above."""
+    own = [i for i, column in enumerate(columns) if not _is_sub(model, column)]
+    records: list[tuple[int, list[list[Any]]]] = []
+    for index, row in enumerate(data):
+        continued = records and len(row) == len(columns) and all(_empty(row[i]) for i in own)
+        if continued and any(not _empty(v) for v in row):
+            records[-1][1].append(row)
+        else:
+            records.append((index, [row]))
+    return records
+
+
+def _is_sub(model: Model, column: str) -> bool:
+    """Whether ``column`` is a sub-field of a one2many (``bom_line_ids/product_qty``)."""
+    spec = model.fields.get(column.split("/")[0])
+    return "/" in column and spec is not None and spec.kind == "one2many"
+
+
+def _empty(value: Any) -> bool:
+    return value in (None, False, "")
+
+
+def _message(
+    index: int, text: str, field: str | None = None, field_name: str | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {
         "type": "error",
         "message": text,
@@ -53,33 +97,90 @@ def _message(index: int, text: str, field: str | None = None) -> dict[str, Any]:
     }
     if field:
         message["field"] = field
+    if field_name:
+        message["field_name"] = field_name
     return message
 
 
-def _load_row(model: Model, columns: list[str], row: list[Any]) -> int:
-    if len(row) != len(columns):
-        raise OdooError(f"Row has {len(row)} values for {len(columns)} columns")
+def _load_record(model: Model, columns: list[str], rows: list[list[Any]]) -> int:
+    for row in rows:
+        if len(row) != len(columns):
+            raise OdooError(f"Row has {len(row)} values for {len(columns)} columns")
     xmlid: str | None = None
     record_id: int | None = None
     vals: dict[str, Any] = {}
-    for column, raw in zip(columns, row, strict=True):
+    subs: dict[str, list[tuple[str | None, dict[str, Any]]]] = {}
+    for column, raw in zip(columns, rows[0], strict=True):
         if column == "id":
-            xmlid = _qualified(model, str(raw)) if raw not in (None, False, "") else None
+            xmlid = _qualified(model, str(raw)) if not _empty(raw) else None
         elif column == ".id":
-            record_id = int(raw) if raw not in (None, False, "") else None
+            record_id = int(raw) if not _empty(raw) else None
+        elif _is_sub(model, column):
+            name = column.split("/")[0]
+            if name not in subs:
+                subs[name] = _sub_records(model, columns, rows, name)
         else:
             name, value = _convert(model, column, raw)
             vals[name] = value
     data = _model_data(model)
     if record_id is None and xmlid is not None:
         record_id = data.resolve(xmlid, model._name)
-    if record_id is not None and model.env.db.exists(model._name, record_id):
+    created: dict[str, list[str]] = {}
+    for name, records in subs.items():
+        related = model.fields[name].relation
+        commands: list[Any] = []
+        for sub_xmlid, sub_vals in records:
+            sub_id = data.resolve(sub_xmlid, related) if sub_xmlid else None
+            if sub_id is not None and model.env.db.exists(related, sub_id):
+                commands.append((1, sub_id, sub_vals))
+            else:
+                commands.append((0, 0, sub_vals))
+                created.setdefault(name, []).append(sub_xmlid or "")
+        vals[name] = commands
+    exists = record_id is not None and model.env.db.exists(model._name, record_id)
+    before: dict[str, set[int]] = {name: set() for name in created}
+    if exists and record_id is not None:
+        before = {name: set(model.get(record_id, name) or []) for name in created}
         model.update([record_id], vals)
     else:
         record_id = model.new(vals)
     if xmlid is not None:
         data.bind(xmlid, model._name, record_id)
+    for name, xmlids in created.items():
+        new_ids = sorted(set(model.get(record_id, name) or []) - before[name])
+        for sub_xmlid, sub_id in zip(xmlids, new_ids, strict=False):
+            if sub_xmlid:
+                data.bind(sub_xmlid, model.fields[name].relation, sub_id)
     return record_id
+
+
+def _sub_records(
+    model: Model, columns: list[str], rows: list[list[Any]], name: str
+) -> list[tuple[str | None, dict[str, Any]]]:
+    """(external id, values) of the ``name`` sub-records the record's rows carry."""
+    spec = model.fields.get(name)
+    if spec is None or spec.kind != "one2many":
+        raise OdooError(f"Unknown field {name!r} on model {model._name!r}")
+    related = model.env.sudo()[spec.relation]
+    wanted = [(i, c.split("/", 1)[1]) for i, c in enumerate(columns) if c.split("/")[0] == name]
+    result: list[tuple[str | None, dict[str, Any]]] = []
+    for row in rows:
+        if all(_empty(row[i]) for i, _ in wanted):
+            continue
+        sub_xmlid: str | None = None
+        sub_vals: dict[str, Any] = {}
+        for i, sub_column in wanted:
+            if sub_column == "id":
+                sub_xmlid = _qualified(model, str(row[i])) if not _empty(row[i]) else None
+                continue
+            try:
+                field, value = _convert(related, sub_column, row[i], prefix=f"{spec.string}/")
+            except OdooError as error:
+                raise _FieldError(error.message, name, spec.string) from None
+            if not _empty(row[i]):
+                sub_vals[field] = value
+        result.append((sub_xmlid, sub_vals))
+    return result
 
 
 def _model_data(model: Model) -> ModelData:
@@ -92,7 +193,7 @@ def _qualified(model: Model, xmlid: str) -> str:
     return f"{model.env.context.get('module') or '__import__'}.{xmlid}"
 
 
-def _convert(model: Model, column: str, raw: Any) -> tuple[str, Any]:
+def _convert(model: Model, column: str, raw: Any, prefix: str = "") -> tuple[str, Any]:
     name, _, suffix = column.partition("/")
     spec = model.fields.get(name)
     if spec is None or (suffix and spec.kind != "many2one"):
@@ -105,7 +206,8 @@ def _convert(model: Model, column: str, raw: Any) -> tuple[str, Any]:
             found = _model_data(model).resolve(_qualified(model, str(raw)))
             if found is None:
                 raise OdooError(
-                    f"No matching record found for external id '{raw}' in field '{spec.string}'"
+                    f"No matching record found for external id '{raw}' in field "
+                    f"'{prefix}{spec.string}'"
                 )
             return name, found
         if suffix == ".id":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cloud_relay.odoo.sandbox import units
 from cloud_relay.odoo.sandbox.db import Database
 from cloud_relay.odoo.sandbox.models.category import ALL_PRODUCTS
 from cloud_relay.odoo.sandbox.models.location import (
@@ -140,7 +141,7 @@ def seed(db: Database, registry: Registry, accounts: Accounts) -> None:
     _insert(db, "product.category", 3, name="Expenses", parent_id=ALL_PRODUCTS)
     _seed_locations(db, version)
     _seed_losses(db)
-    _seed_external_ids(db)
+    _seed_external_ids(db, version)
 
 
 def _insert(db: Database, table: str, record_id: int, **values: Any) -> None:
@@ -150,76 +151,10 @@ def _insert(db: Database, table: str, record_id: int, **values: Any) -> None:
 
 
 def _seed_units(db: Database, version: int) -> None:
-    if version >= 19:
-        _insert(db, "uom.uom", 1, name="Units", rounding=0.01, active=True)
-        _insert(
-            db,
-            "uom.uom",
-            2,
-            name="Dozens",
-            rounding=0.01,
-            active=True,
-            relative_uom_id=1,
-            relative_factor=12.0,
-        )
-        _insert(db, "uom.uom", 12, name="kg", rounding=0.01, active=True)
-        _insert(
-            db,
-            "uom.uom",
-            13,
-            name="g",
-            rounding=0.01,
-            active=True,
-            relative_uom_id=12,
-            relative_factor=0.001,
-        )
-        return
-    _insert(db, "uom.category", 1, name="Unit")
-    _insert(db, "uom.category", 2, name="Weight")
-    _insert(
-        db,
-        "uom.uom",
-        1,
-        name="Units",
-        category_id=1,
-        factor=1.0,
-        rounding=0.01,
-        uom_type="reference",
-        active=True,
-    )
-    _insert(
-        db,
-        "uom.uom",
-        2,
-        name="Dozens",
-        category_id=1,
-        factor=1 / 12,
-        rounding=0.01,
-        uom_type="bigger",
-        active=True,
-    )
-    _insert(
-        db,
-        "uom.uom",
-        12,
-        name="kg",
-        category_id=2,
-        factor=1.0,
-        rounding=0.01,
-        uom_type="reference",
-        active=True,
-    )
-    _insert(
-        db,
-        "uom.uom",
-        13,
-        name="g",
-        category_id=2,
-        factor=1000.0,
-        rounding=0.01,
-        uom_type="smaller",
-        active=True,
-    )
+    for record_id, _, name in units.category_rows(version):
+        _insert(db, "uom.category", record_id, name=name)
+    for record_id, _, values in units.unit_rows(version):
+        _insert(db, "uom.uom", record_id, **values)
 
 
 def _seed_locations(db: Database, version: int) -> None:
@@ -299,15 +234,11 @@ def _seed_losses(db: Database) -> None:
         )
 
 
-def _seed_external_ids(db: Database) -> None:
+def _seed_external_ids(db: Database, version: int) -> None:
     references = [
         ("base", "main_company", "res.company", 1),
         ("base", "user_root", "res.users", 1),
         ("base", "user_admin", "res.users", ADMIN_UID),
-        ("uom", "product_uom_unit", "uom.uom", 1),
-        ("uom", "product_uom_dozen", "uom.uom", 2),
-        ("uom", "product_uom_kgm", "uom.uom", 12),
-        ("uom", "product_uom_gram", "uom.uom", 13),
         ("stock", "stock_location_stock", "stock.location", STOCK_LOCATION),
         ("stock", "location_inventory", "stock.location", INVENTORY_LOCATION),
         ("stock", "location_production", "stock.location", PRODUCTION_LOCATION),
@@ -320,6 +251,8 @@ def _seed_external_ids(db: Database) -> None:
         (group.xmlid.split(".")[0], group.xmlid.split(".")[1], "res.groups", group.id)
         for group in GROUPS
     ]
+    references += [("uom", name, "uom.uom", i) for i, name, _ in units.unit_rows(version)]
+    references += [("uom", name, "uom.category", i) for i, name, _ in units.category_rows(version)]
     references += [
         ("product", "product_category_all", "product.category", ALL_PRODUCTS),
         ("product", "product_category_1", "product.category", 2),

@@ -130,7 +130,7 @@ async def test_replicas_starting_together_migrate_once(postgres_url: str) -> Non
     conn = await asyncpg.connect(postgres_url)
     try:
         versions = [row["version"] for row in await conn.fetch("SELECT version FROM inbox_schema")]
-        assert versions == [1]
+        assert versions == [1, 2]
     finally:
         await conn.close()
 

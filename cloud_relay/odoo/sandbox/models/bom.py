@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloud_relay.odoo.sandbox import fields as f
-from cloud_relay.odoo.sandbox.errors import ValidationError
+from cloud_relay.odoo.sandbox.errors import UserError, ValidationError
 from cloud_relay.odoo.sandbox.fields import Field
 from cloud_relay.odoo.sandbox.models import lookup
 from cloud_relay.odoo.sandbox.orm import Model, sql_constraint
@@ -93,19 +93,30 @@ class Bom(Model):
                     )
                 pending.extend(self.search_ids([["product_tmpl_id", "=", template]]))
 
-    def find(self, product_id: int) -> int | None:
-        """The BOM a new MO of ``product_id`` uses: variant-specific first, then template."""
+    def find(self, product_id: int, bom_type: str = "normal") -> int | None:
+        """``_bom_find`` for a new MO of ``product_id`` (``phantom``: the kit a line explodes
+        into): active BOMs of the type, of the variant or of its template (without variant),
+        ordered ``sequence, product_id, id`` (NULL last, so at equal sequence the variant BOM
+        comes first)."""
         template = lookup.products(self.env).get(product_id, "product_tmpl_id")
-        candidates = self.search_ids(
-            [["product_tmpl_id", "=", template], ["type", "=", "normal"]], order="sequence, id"
-        )
-        for bom in candidates:
-            if self.get(bom, "product_id") == product_id:
-                return bom
-        for bom in candidates:
-            if not self.get(bom, "product_id"):
-                return bom
-        return None
+        candidates = [
+            bom
+            for bom in self.search_ids(
+                [["product_tmpl_id", "=", template], ["type", "=", bom_type]]
+            )
+            if self.get(bom, "product_id") in (None, False, 0, product_id)
+        ]
+        if not candidates:
+            return None
+
+        def order(bom: int) -> tuple[int, int, int]:
+            return (
+                int(self.get(bom, "sequence") or 0),
+                0 if self.get(bom, "product_id") else 1,
+                bom,
+            )
+
+        return min(candidates, key=order)
 
 
 class BomLine(Model):
@@ -179,6 +190,30 @@ class Operation(Model):
                 versions=frozenset({19}),
             ),
         }
+
+    def _check(self, row: Mapping[str, Any]) -> None:
+        check_operation_company(self, row)
+
+
+def check_operation_company(model: Model, row: Mapping[str, Any]) -> None:
+    """Odoo's ``_check_company``: an operation takes its BOM's company, and a work centre of a
+    company cannot serve a BOM of another company or of none (a BOM loaded with an empty
+    ``company_id`` cell has none)."""
+    workcenter, bom = row.get("workcenter_id"), row.get("bom_id")
+    if not workcenter or not bom:
+        return
+    env = model.env.sudo()
+    wc_company = env["mrp.workcenter"].get(int(workcenter), "company_id")
+    bom_company = lookup.boms(model.env).get(int(bom), "company_id")
+    if wc_company and wc_company != bom_company:
+        company = env["res.company"].display_name(int(bom_company)) if bom_company else "False"
+        center = env["mrp.workcenter"].display_name(int(workcenter))
+        raise UserError(
+            "Incompatible companies on records:\n"
+            f"- \u201c{row.get('name')}\u201d belongs to company \u201c{company}\u201d and "
+            f"\u201cWork Center\u201d (workcenter_id: '{center}')"
+            " belongs to another company."
+        )
 
 
 def _time_cycle(model: Model, row: Mapping[str, Any]) -> float:

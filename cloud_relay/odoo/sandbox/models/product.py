@@ -8,6 +8,7 @@ Version differences (contract §2): 17 marks a storable product with ``detailed_
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from cloud_relay.odoo.sandbox import fields as f
@@ -16,7 +17,7 @@ from cloud_relay.odoo.sandbox.fields import Field
 from cloud_relay.odoo.sandbox.models import lookup
 from cloud_relay.odoo.sandbox.models.category import ALL_PRODUCTS
 from cloud_relay.odoo.sandbox.models.onhand import on_hand
-from cloud_relay.odoo.sandbox.orm import Model
+from cloud_relay.odoo.sandbox.orm import Model, public
 
 TRACKING = ("serial", "lot", "none")
 QUANTITY_FIELDS = ("qty_available", "free_qty", "virtual_available", "incoming_qty", "outgoing_qty")
@@ -208,8 +209,13 @@ class UomCategory(Model):
         }
 
 
+#: The "Product Unit" decimal precision (2 digits) 19's ``uom.uom`` helpers round to.
+PRODUCT_UNIT_STEP = 0.01
+
+
 class Uom(Model):
-    """``uom.uom``: 17/18 factor within a category, 19 a chain of ``relative_uom_id``."""
+    """``uom.uom``: 17/18 a ``factor`` within a category, 19 a chain of ``relative_uom_id``
+    whose ``factor`` is the absolute size in root units (the meaning is reversed)."""
 
     _name = "uom.uom"
     _description = "Product Unit of Measure"
@@ -224,47 +230,117 @@ class Uom(Model):
             "active": f.boolean("Active", default=True),
         }
         if version >= 19:
+            result["sequence"] = f.integer("Sequence")
             result["relative_uom_id"] = f.many2one("uom.uom", "Reference Unit")
             result["relative_factor"] = f.floating("Contains", default=1.0)
+            result["factor"] = f.floating("Absolute Quantity", compute=_absolute_factor)
+            result["parent_path"] = f.char("Parent Path", compute=_parent_path)
         else:
             result["category_id"] = f.many2one("uom.category", "Category", required=True)
             result["factor"] = f.floating("Ratio", default=1.0)
+            result["factor_inv"] = f.floating("Bigger Ratio", compute=_factor_inv)
+            result["ratio"] = f.floating("Combined Ratio", compute=_ratio)
             result["uom_type"] = f.selection(
                 "Type", ("bigger", "reference", "smaller"), default="reference"
             )
         return result
 
-    def ratio(self, uom_id: int) -> tuple[int, float]:
-        """(root of the unit's family, reference units per one of this unit)."""
-        if self.env.version >= 19:
-            ratio, current = 1.0, uom_id
-            for _ in range(20):
-                parent = self.get(current, "relative_uom_id")
-                if not parent:
-                    return current, ratio
-                ratio *= float(self.get(current, "relative_factor") or 1.0)
-                current = parent
-            return current, ratio
-        factor = float(self.get(uom_id, "factor") or 1.0)
-        return int(self.get(uom_id, "category_id") or 0), 1.0 / factor
+    @public(versions=frozenset({19}))
+    def round(self, ids: list[int], value: float) -> float:
+        """19: ``value`` rounded to the "Product Unit" decimal precision (2 digits)."""
+        del ids
+        return round_to(float(value), PRODUCT_UNIT_STEP)
+
+    @public(versions=frozenset({19}))
+    def compare(self, ids: list[int], value1: float, value2: float) -> int:
+        """19: -1, 0 or 1 comparing two quantities at the "Product Unit" precision."""
+        del ids
+        difference = round_to(float(value1) - float(value2), PRODUCT_UNIT_STEP)
+        return 0 if difference == 0 else (1 if difference > 0 else -1)
+
+    @public(versions=frozenset({19}))
+    def is_zero(self, ids: list[int], value: float) -> bool:
+        """19: whether ``value`` rounds to zero at the "Product Unit" precision."""
+        del ids
+        return round_to(float(value), PRODUCT_UNIT_STEP) == 0
+
+    def chain(self, uom_id: int) -> list[int]:
+        """19: the unit and its ``relative_uom_id`` ancestors, the root last."""
+        path = [uom_id]
+        for _ in range(32):
+            parent = self.get(path[-1], "relative_uom_id")
+            if not parent:
+                break
+            path.append(int(parent))
+        return path
 
     def convert(self, quantity: float, from_uom: int | None, to_uom: int | None) -> float:
-        """``quantity`` of ``from_uom`` expressed in ``to_uom`` (UserError across families)."""
+        """``_compute_quantity``: 18 ``qty / from.factor * to.factor`` and a UserError across
+        categories; 19 ``qty * from.factor / to.factor`` with no check at all; both rounded UP
+        to the target's ``rounding``."""
         if not from_uom or not to_uom or from_uom == to_uom:
             return quantity
-        from_root, from_ratio = self.ratio(from_uom)
-        to_root, to_ratio = self.ratio(to_uom)
-        if from_root != to_root:
-            raise UserError(
-                f"The unit of measure {self.display_name(from_uom)} defined on the order line "
-                f"doesn't belong to the same category as the unit of measure "
-                f"{self.display_name(to_uom)} defined on the product. Please correct the unit "
-                "of measure defined on the order line or on the product. They should belong to "
-                "the same category."
-            )
-        rounding = float(self.get(to_uom, "rounding") or 0.01)
-        value = quantity * from_ratio / to_ratio
-        return round_to(value, rounding)
+        from_factor = float(self.get(from_uom, "factor") or 1.0)
+        to_factor = float(self.get(to_uom, "factor") or 1.0)
+        if self.env.version >= 19:
+            value = quantity * from_factor / to_factor
+        else:
+            if self.get(from_uom, "category_id") != self.get(to_uom, "category_id"):
+                raise UserError(
+                    f"The unit of measure {self.display_name(from_uom)} defined on the order line "
+                    f"doesn't belong to the same category as the unit of measure "
+                    f"{self.display_name(to_uom)} defined on the product. Please correct the unit "
+                    "of measure defined on the order line or on the product. They should belong "
+                    "to the same category."
+                )
+            value = quantity / from_factor * to_factor
+        return round_up(value, float(self.get(to_uom, "rounding") or 0.01))
+
+
+def _absolute_factor(model: Model, row: Mapping[str, Any]) -> float:
+    factor = float(row.get("relative_factor") or 1.0)
+    parent = row.get("relative_uom_id")
+    for _ in range(32):
+        if not parent:
+            break
+        factor *= float(model.get(int(parent), "relative_factor") or 1.0)
+        parent = model.get(int(parent), "relative_uom_id")
+    return factor
+
+
+def _parent_path(model: Model, row: Mapping[str, Any]) -> str:
+    path = [int(row["id"])]
+    parent = row.get("relative_uom_id")
+    for _ in range(32):
+        if not parent:
+            break
+        path.append(int(parent))
+        parent = model.get(int(parent), "relative_uom_id")
+    return "".join(f"{i}/" for i in reversed(path))
+
+
+def _factor_inv(model: Model, row: Mapping[str, Any]) -> float:
+    del model
+    factor = float(row.get("factor") or 0.0)
+    return 1.0 / factor if factor else 0.0
+
+
+def _ratio(model: Model, row: Mapping[str, Any]) -> float:
+    del model
+    factor = float(row.get("factor") or 1.0)
+    return factor if row.get("uom_type") != "bigger" else 1.0 / factor
+
+
+def round_up(value: float, rounding: float) -> float:
+    """``float_round(value, precision_rounding=rounding, rounding_method='UP')``: away from
+    zero to the next step, after taking off the float error of the division."""
+    if rounding <= 0 or value == 0:
+        return value
+    normalized = value / rounding
+    epsilon = 2 ** (math.log2(abs(normalized)) - 52)
+    steps = math.ceil(abs(normalized) - epsilon)
+    digits = max(0, -math.floor(math.log10(rounding)))
+    return round(math.copysign(steps * rounding, value), digits)
 
 
 def round_to(value: float, rounding: float) -> float:

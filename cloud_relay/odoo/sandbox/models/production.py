@@ -206,18 +206,18 @@ class Production(Model):
         if not bom:
             return []
         boms = lookup.boms(self.env)
-        lines = lookup.bom_lines(self.env)
         ratio = quantity / float(boms.get(int(bom), "product_qty") or 1.0)
         moves = []
-        for line in lines.search_ids([["bom_id", "=", bom]]):
-            line_row = lines.row(line)
+        for line, line_row in exploded(self.env, int(bom), ratio):
+            if self.env.version <= 18:
+                check_move_category(self.env, line_row, str(row.get("name") or ""))
             moves.append(
                 lookup.moves(self.env).new(
                     {
                         "raw_material_production_id": record_id,
                         "product_id": line_row["product_id"],
                         "product_uom": line_row["product_uom_id"],
-                        "product_uom_qty": round_to(float(line_row["product_qty"]) * ratio, 0.0001),
+                        "product_uom_qty": round_to(float(line_row["product_qty"]), 0.0001),
                         "bom_line_id": line,
                         "operation_id": line_row.get("operation_id") or False,
                         "manual_consumption": bool(line_row.get("manual_consumption")),
@@ -384,3 +384,46 @@ class Production(Model):
             return list(self.get(record_id, "lot_producing_ids") or [])
         lot = self.get(record_id, "lot_producing_id")
         return [int(lot)] if lot else []
+
+
+def check_move_category(env: Any, line: Mapping[str, Any], blocking: str) -> None:
+    """17/18 refuse a move whose unit is of another category than its product's, at MO create
+    (a BOM line in kg of a product in Units is accepted on the BOM, refused here)."""
+    uoms = lookup.uoms(env)
+    products = lookup.products(env)
+    product_uom = int(products.get(int(line["product_id"]), "uom_id"))
+    move_uom = int(line["product_uom_id"])
+    if uoms.get(product_uom, "category_id") == uoms.get(move_uom, "category_id"):
+        return
+    categories = env.sudo()["uom.category"]
+
+    def named(uom: int) -> str:
+        category = categories.display_name(int(uoms.get(uom, "category_id")))
+        return f"{uoms.display_name(uom)} ({category})"
+
+    raise UserError(
+        "You cannot perform moves because their unit of measure has a different category from "
+        "their product unit of measure.\n\n"
+        f"{products.display_name(int(line['product_id']))} --> Product UoM is "
+        f"{named(product_uom)} - Move UoM is {named(move_uom)}\n\nBlocking: {blocking}"
+    )
+
+
+def exploded(env: Any, bom: int, ratio: float, depth: int = 0) -> list[tuple[int, dict[str, Any]]]:
+    """``bom.explode``: the BOM's lines for ``ratio`` times its quantity, a line whose product
+    has a kit (``phantom``) BOM replaced by the kit's lines (recursively), each keeping the
+    operation of the line it came from. Quantities in the returned rows are already scaled."""
+    boms, lines = lookup.boms(env), lookup.bom_lines(env)
+    out: list[tuple[int, dict[str, Any]]] = []
+    for line in lines.search_ids([["bom_id", "=", bom]]):
+        row = dict(lines.row(line))
+        quantity = float(row["product_qty"]) * ratio
+        kit = boms.find(int(row["product_id"]), "phantom") if depth < 10 else None
+        if kit is None:
+            out.append((line, {**row, "product_qty": quantity}))
+            continue
+        kit_ratio = quantity / float(boms.get(kit, "product_qty") or 1.0)
+        for sub, sub_row in exploded(env, kit, kit_ratio, depth + 1):
+            operation = row.get("operation_id") or sub_row.get("operation_id")
+            out.append((sub, {**sub_row, "operation_id": operation}))
+    return out
