@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("gateway_id", nargs="?", help="revoke every key of this gateway")
     target.add_argument("--key-id", help="revoke only this key")
     _deadletters_parser(sub, config_opt)
-    from cloud_relay.masterdata.cli import add_bom_parser
+    from cloud_relay.masterdata.arguments import add_bom_parser
 
     add_bom_parser(sub, config_opt)
     sandbox = sub.add_parser(
