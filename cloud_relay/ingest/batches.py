@@ -16,7 +16,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from cloud_relay.config import ServerConfig
-from cloud_relay.errors import RelayError, SequenceGapError, TransientError
+from cloud_relay.errors import (
+    DuplicateEventError,
+    RejectedError,
+    RelayError,
+    SequenceGapError,
+    TransientError,
+)
 from cloud_relay.inbox.store import InboxEvent, InboxStore
 from cloud_relay.ingest.decode import (
     BodyTooLargeError,
@@ -144,6 +150,19 @@ class BatchEndpoint:
                 "sequence_gap",
                 {"error": str(exc), "expected_seq": exc.expected_seq},
                 events=len(events),
+            ) from exc
+        except DuplicateEventError as exc:
+            raise _Refusal(
+                409,
+                "duplicate_event",
+                {"error": str(exc), "event_id": exc.event_id},
+                level=logging.WARNING,
+                events=len(events),
+            ) from exc
+        except RejectedError as exc:
+            # Valid on the wire but not storable as it is: resending cannot help, so no 503.
+            raise _Refusal(
+                422, "unstorable_batch", {"error": str(exc), "location": ""}, events=len(events)
             ) from exc
         except RelayError as exc:
             raise self._unavailable(exc, len(events)) from exc

@@ -32,6 +32,14 @@ class GapResponse(_Answer):
     expected_seq: int
 
 
+class DuplicateEventResponse(_Answer):
+    """409: an event id of the batch is already stored under another gateway or seq; the batch
+    can never be stored as it is (resending it is refused the same way)."""
+
+    error: str
+    event_id: str | None
+
+
 class InvalidResponse(_Answer):
     """422: the body is not a valid v1 batch; ``location`` points at the field (JSON Pointer)."""
 
@@ -46,7 +54,7 @@ class HealthResponse(_Answer):
     version: str
 
 
-def _error(model: type[BaseModel], description: str, **extra: Any) -> dict[str, Any]:
+def _error(model: Any, description: str, **extra: Any) -> dict[str, Any]:
     return {"model": model, "description": description, **extra}
 
 
@@ -63,7 +71,11 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _error(
         ErrorResponse, "Unknown or revoked key, or a batch for another gateway than the key's."
     ),
-    409: _error(GapResponse, "The batch starts past the next expected seq."),
+    409: _error(
+        GapResponse | DuplicateEventResponse,
+        "The batch starts past the next expected seq (`expected_seq`), or an event id of it is"
+        " already stored under another gateway or seq (`event_id`): never storable as it is.",
+    ),
     413: _error(ErrorResponse, "Body too large, as sent or once decompressed."),
     415: _error(ErrorResponse, "Content-Encoding other than zstd, gzip or identity."),
     422: _error(InvalidResponse, "Not a valid v1 batch, or not valid data of its encoding."),
