@@ -136,6 +136,7 @@ async def run_relay(
     """
     notifier = notifier or Notifier()
     listen = settings.server.listen
+    settings.check_secrets()
     token = settings.admin.resolve_token()
     if token is None:
         log.warning("no admin token configured: the admin API answers 503")
@@ -159,6 +160,7 @@ async def run_relay(
             posting_store=posting,
             on_stored=writer.wake if writer is not None else None,
             writer_stats=writer.stats if writer is not None else None,
+            metrics_token=settings.server.resolve_metrics_token(),
         )
         server = RelayServer(
             uvicorn_config(app, listen),

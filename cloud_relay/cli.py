@@ -165,7 +165,7 @@ def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
 async def _check_config(settings: RelaySettings, path: Path) -> int:
     from cloud_relay.app import opened_store
 
-    settings.admin.resolve_token()
+    settings.check_secrets()
     try:
         async with opened_store(settings.store) as store:
             await store.ping()
