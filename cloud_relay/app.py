@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import uvicorn
 
 from cloud_relay import __version__
-from cloud_relay.config import RelaySettings, StoreConfig
+from cloud_relay.config import RelaySettings, ServerConfig, StoreConfig
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.app import build_app
+from cloud_relay.ingest.slow_clients import deadline_protocol
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
@@ -83,8 +84,10 @@ class RelayServer(uvicorn.Server):
         yield
 
 
-def uvicorn_config(app: object, listen: str) -> uvicorn.Config:
-    """uvicorn settings for serving ``app`` on ``host:port``, logging through ours."""
+def uvicorn_config(app: object, listen: str, server: ServerConfig | None = None) -> uvicorn.Config:
+    """uvicorn settings for serving ``app`` on ``host:port``, logging through ours, with the
+    slow-client deadlines and connection cap of ``server`` (the defaults when None)."""
+    server = server or ServerConfig()
     host, _, port = listen.rpartition(":")
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -96,6 +99,9 @@ def uvicorn_config(app: object, listen: str) -> uvicorn.Config:
         proxy_headers=False,
         lifespan="off",
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        http=deadline_protocol(server.header_timeout_seconds, server.body_timeout_seconds),
+        timeout_keep_alive=server.keep_alive_seconds,
+        limit_concurrency=server.max_connections,
     )
 
 
@@ -163,7 +169,7 @@ async def run_relay(
             metrics_token=settings.server.resolve_metrics_token(),
         )
         server = RelayServer(
-            uvicorn_config(app, listen),
+            uvicorn_config(app, listen, settings.server),
             on_started=lambda: notifier.ready(f"serving on {listen}"),
             on_stopping=lambda: notifier.stopping("stopping: finishing in-flight requests"),
         )

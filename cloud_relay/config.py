@@ -47,6 +47,16 @@ class ServerConfig(BaseModel):
     """How far a signature's ``created`` may be from the relay's clock."""
     retry_after_seconds: int = Field(default=5, ge=1)
     """``Retry-After`` sent with a 503 when the store cannot write."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request head (request line and headers) must arrive within this after the connection
+    opens or the request's first byte; otherwise 408 and the connection is closed."""
+    body_timeout_seconds: float = Field(default=120.0, gt=0)
+    """A request body must arrive within this after its head; otherwise the connection is
+    closed (a gateway on a slow link sends smaller batches)."""
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    """An idle keep-alive connection is closed after this."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Connections (and requests) served at once; a request past it gets 503."""
     behind_tls_proxy: bool = False
     """Browsers reach the relay over HTTPS through a proxy that ends TLS: the admin page's
     cookies are then always ``Secure`` (a ``public_url`` of ``https://`` implies it)."""
