@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from wire.events import DATA_MODELS, GATEWAY_ID_PATTERN
+from wire.bounds import MAX_NESTING_DEPTH, MAX_NUMBER_CHARS
+from wire.events import DATA_MODELS, GATEWAY_ID_PATTERN, MAX_SEQ
 
 
 class _Answer(BaseModel):
@@ -103,7 +104,7 @@ def _event_schema() -> dict[str, Any]:
                 "properties": {
                     "id": {"type": "string", "pattern": UUID7_PATTERN},
                     "gateway_id": {"type": "string", "pattern": GATEWAY_ID_PATTERN},
-                    "seq": {"type": "integer", "minimum": 1},
+                    "seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
                     "type": {"type": "string", "const": event_type},
                     "occurred_at": {"type": "string", "format": "date-time"},
                     "source": {"type": "string", "minLength": 1, "maxLength": 512},
@@ -139,7 +140,9 @@ BATCH_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A batch of one gateway's contiguous events, read as raw bytes: the "
-        "signature covers them exactly as sent.",
+        "signature covers them exactly as sent. Each event id appears once; the JSON nests at "
+        f"most {MAX_NESTING_DEPTH} deep and no number literal is longer than {MAX_NUMBER_CHARS} "
+        "characters (422 naming the member otherwise).",
         "content": {
             "application/json": {
                 "schema": {
@@ -149,8 +152,8 @@ BATCH_OPENAPI: dict[str, Any] = {
                     "properties": {
                         "schema_version": {"type": "integer", "enum": [1]},
                         "gateway_id": {"type": "string", "pattern": GATEWAY_ID_PATTERN},
-                        "first_seq": {"type": "integer", "minimum": 1},
-                        "last_seq": {"type": "integer", "minimum": 1},
+                        "first_seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
+                        "last_seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
                         "events": {"type": "array", "minItems": 1, "items": _event_schema()},
                     },
                 }
