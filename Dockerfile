@@ -15,7 +15,7 @@ COPY wire wire
 COPY agent agent
 COPY cloud_relay cloud_relay
 # Every dependency ships wheels for this platform: no compiler in the image, ever.
-RUN /opt/venv/bin/pip install --only-binary=:all: . \
+RUN /opt/venv/bin/pip install --only-binary=:all: '.[all]' \
     && /opt/venv/bin/pip uninstall --yes pip setuptools
 
 FROM ${PYTHON_IMAGE}

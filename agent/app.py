@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent import __version__
-from agent.config import AgentSettings
+from agent.config import AgentSettings, check_state_dir
 from agent.errors import ConfigError
 from agent.health.server import HealthServer
 from agent.notify import Notifier
 from agent.queue.store import QueueStore
+from agent.sources.selection import SourceSelection, select_sources
 from agent.supervisor import Supervisor
 from agent.uploader.uploader import Uploader
 from wire.errors import WireError
@@ -42,15 +43,16 @@ async def run_agent(
     try:
         private_key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
-        raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
+        raise ConfigError(f"gateway.signing_key_file: {exc}") from exc
     gateway_id = settings.gateway.id
-    settings.gateway.state_dir.mkdir(parents=True, exist_ok=True)
+    check_state_dir(settings.gateway.state_dir, create=True)
     queue = await QueueStore.open(settings.queue_path, gateway_id, settings.queue)
     try:
         uploader = Uploader(settings.relay, queue, gateway_id, private_key)
         components: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], Any]]] = {
             "uploader": (uploader.run, uploader.stats),
         }
+        selection = select_sources(settings.mqtt, settings.opcua)
         if settings.mqtt.subscriptions:
             from agent.sources.mqtt.source import MqttSource
 
@@ -75,7 +77,7 @@ async def run_agent(
         }
         health = None
         if settings.health.listen:
-            health = HealthServer(settings.health, providers, identity)
+            health = HealthServer(settings.health, providers, identity, selection.disabled)
         log.info(
             "edge agent %s starting: gateway %s, components %s",
             __version__,
@@ -83,6 +85,7 @@ async def run_agent(
             ", ".join(components),
             extra={"gateway_id": gateway_id},
         )
+        _log_sources(selection, gateway_id)
         async with asyncio.TaskGroup() as tg:
             if install_signal_handlers:
                 _stop_on_signals(asyncio.current_task())
@@ -99,6 +102,16 @@ async def run_agent(
         notifier.stopping("stopping: closing the queue")
         await queue.close()
         log.info("edge agent stopped", extra={"gateway_id": gateway_id})
+
+
+def _log_sources(selection: SourceSelection, gateway_id: str) -> None:
+    extra = {"gateway_id": gateway_id}
+    if selection.running:
+        log.info("sources running: %s", ", ".join(selection.running), extra=extra)
+    else:
+        log.warning("no source runs: nothing new is read, only what is queued is sent", extra=extra)
+    for name, why in selection.disabled.items():
+        log.warning("source %s is configured but does not run: %s", name, why, extra=extra)
 
 
 async def _notify(notifier: Notifier, queue: QueueStore, listen: str, what: str) -> None:

@@ -1,4 +1,4 @@
-"""``edge-agent``: run, check-config, keygen, queue-stats, demo.
+"""``edge-agent``: run, check-config, keygen, queue-stats, rejects, demo.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
 """
@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import __version__
-from agent.config import DEFAULT_CONFIG_PATH, AgentSettings, load_settings
+from agent.config import DEFAULT_CONFIG_PATH, AgentSettings, check_state_dir, load_settings
 from agent.errors import AgentError, ConfigError
-from agent.health.status import as_dict
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+#: Modules that only an extra of the package installs, and that extra.
+EXTRA_OF_MODULE = {"asyncua": "agent", "paho": "agent", "fastapi": "relay", "asyncpg": "relay"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     stats = sub.add_parser("queue-stats", parents=[config_opt], help="what the queue holds")
     stats.add_argument("--json", action="store_true", help="machine-readable output")
+    rejects = sub.add_parser(
+        "rejects", parents=[config_opt], help="the payloads the sources rejected, and why"
+    )
+    rejects.add_argument("--json", action="store_true", help="machine-readable output")
+    rejects.add_argument(
+        "--limit", type=_positive, default=20, help="newest N (default %(default)s)"
+    )
     demo = sub.add_parser("demo", help="a simulated line, the agent and a relay, on loopback")
     from agent.demo import add_arguments
 
@@ -59,7 +67,11 @@ def _check_config(settings: AgentSettings, config_path: Path, as_json: bool) -> 
     try:
         key = load_private_key(settings.gateway.signing_key_file)
     except WireError as exc:
-        raise ConfigError(f"[gateway] signing_key_file: {exc}") from exc
+        raise ConfigError(f"{config_path}: gateway.signing_key_file: {exc}") from exc
+    try:
+        check_state_dir(settings.gateway.state_dir, create=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
     if settings.opcua.endpoint:
         # Node ids, certificate files and rule fields are checked before a first connection.
         from agent.sources.opcua.connection import check_config
@@ -97,6 +109,7 @@ def _keygen(out: Path) -> int:
 
 
 def _queue_stats(settings: AgentSettings, as_json: bool) -> int:
+    from agent.health.status import as_dict
     from agent.queue.stats_reader import read_queue_stats
 
     stats = read_queue_stats(settings.queue_path)
@@ -108,13 +121,62 @@ def _queue_stats(settings: AgentSettings, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _run(settings: AgentSettings) -> int:
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+#: Characters of a rejected payload shown in the ``rejects`` table.
+PAYLOAD_WIDTH = 60
+
+
+def _rejects(settings: AgentSettings, limit: int, as_json: bool) -> int:
+    from agent.queue.rejects_reader import read_rejects
+
+    rejects, total = read_rejects(settings.queue_path, limit)
+    if as_json:
+        listing = [
+            {
+                "at": r.at.isoformat(),
+                "source": r.source,
+                "where": r.where,
+                "reason": r.reason,
+                "payload": r.payload.decode("utf-8", "replace"),
+            }
+            for r in rejects
+        ]
+        print(json.dumps({"total": total, "rejects": listing}, indent=2))
+        return EXIT_OK
+    if not rejects:
+        print("no payload rejected" if not total else f"{total} rejected; none kept")
+        return EXIT_OK
+    print(f"{total} payload(s) rejected in all; the newest {len(rejects)}, newest first:")
+    for r in rejects:
+        payload = " ".join(r.payload.decode("utf-8", "replace").split())
+        if len(payload) > PAYLOAD_WIDTH:
+            payload = payload[: PAYLOAD_WIDTH - 1] + "…"
+        print(f"{r.at.strftime('%Y-%m-%d %H:%M:%S')} UTC  {r.source}  {r.where}")
+        print(f"    why:     {r.reason}")
+        print(f"    payload: {payload}")
+    return EXIT_OK
+
+
+def _run(settings: AgentSettings, config_path: Path) -> int:
     from agent import logs
     from agent.app import run_agent
 
     logs.configure(settings.log.level, settings.log.format)
-    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        asyncio.run(run_agent(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+            asyncio.run(run_agent(settings))
+    except ConfigError as exc:
+        # Settings the file (or environment) gave that turn out unusable at start.
+        raise ConfigError(f"{config_path}: {exc}") from exc
     return EXIT_OK
 
 
@@ -133,12 +195,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(settings, args.config, args.json)
         if args.command == "queue-stats":
             return _queue_stats(settings, args.json)
-        return _run(settings)
+        if args.command == "rejects":
+            return _rejects(settings, args.limit, args.json)
+        return _run(settings, args.config)
     except ConfigError as exc:
         print(f"edge-agent: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIG
     except AgentError as exc:
         print(f"edge-agent: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"edge-agent: {args.command} needs {exc.name}, which this installation lacks: "
+            f"pip install 'plant-link[{extra}]'",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 

@@ -6,6 +6,8 @@ file, the key and what is wrong.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -110,11 +112,69 @@ def load_settings(path: Path) -> AgentSettings:
         return AgentSettings(**data)
     except ValidationError as exc:
         problems = []
+        from_env = False
         for err in exc.errors(include_url=False):
-            where = _location(tuple(err["loc"])) or "(top level)"
+            loc = tuple(err["loc"])
+            where = _location(loc) or "(top level)"
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            problems.append(f"{path}: {where}: {msg}")
+            variable = _environment_variable(loc)
+            if variable is not None:
+                from_env = True
+                problems.append(f"environment variable {variable}: {where}: {msg}")
+            else:
+                problems.append(f"{path}: {where}: {msg}")
         hint = f" (values may also come from {ENV_PREFIX}* environment variables)"
+        if from_env:
+            hint = ""
         raise ConfigError("\n".join(problems) + hint) from exc
+
+
+def _environment_variable(loc: tuple[int | str, ...]) -> str | None:
+    """The ``EDGE_AGENT__…`` variable that set the value at ``loc``, if one did.
+
+    The environment wins over the file, so a variable that names the whole path (or one of its
+    sections, holding JSON) is where the value came from.
+    """
+    names: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            break
+        names.append(part)
+    upper = {name.upper(): name for name in os.environ if name.upper().startswith(ENV_PREFIX)}
+    for end in range(len(names), 0, -1):
+        candidate = ENV_PREFIX + "__".join(names[:end]).upper()
+        if candidate in upper:
+            return upper[candidate]
+    return None
+
+
+def check_state_dir(path: Path, *, create: bool) -> None:
+    """Make sure ``[gateway] state_dir`` is a directory this process can write, or raise.
+
+    With ``create`` a missing directory is made (with its parents); without, only whether it
+    could be is checked, so ``check-config`` changes nothing on disk.
+    """
+    where = f"gateway.state_dir: {path}"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: exists but is not a directory")
+    if not path.exists():
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is None or not parent.is_dir():
+            raise ConfigError(f"{where}: does not exist and cannot be made ({parent} is a file)")
+        if not create:
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(
+                    f"{where}: does not exist, and {parent} is not writable to create it"
+                )
+            return
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot create it: {exc.strerror or exc}") from exc
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot write in it: {exc.strerror or exc}") from exc

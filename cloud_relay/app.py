@@ -167,6 +167,8 @@ async def run_relay(
             on_stored=writer.wake if writer is not None else None,
             writer_stats=writer.stats if writer is not None else None,
             metrics_token=settings.server.resolve_metrics_token(),
+            admin_token_key="token_file" if settings.admin.token_file is not None else "token",
+            writer_off="no [odoo] section" if settings.odoo is None else "[writer] enabled = false",
         )
         server = RelayServer(
             uvicorn_config(app, listen, settings.server),

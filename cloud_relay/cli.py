@@ -31,12 +31,14 @@ from cloud_relay.deadletters import (
     replay,
 )
 from cloud_relay.deadletters.service import LIST_STATUSES
-from cloud_relay.errors import ConfigError, RelayError
+from cloud_relay.errors import ConfigError, RelayError, TransientError
 from cloud_relay.inbox.store import GatewayInfo
 from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import DeadLetter, PostingStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+#: Modules that only an extra of the package installs, and that extra.
+EXTRA_OF_MODULE = {"fastapi": "relay", "asyncpg": "relay", "apscheduler": "relay"}
 #: Characters of a dead letter's error shown in the ``deadletters list`` table.
 ERROR_WIDTH = 80
 
@@ -163,15 +165,14 @@ def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
 
 
 async def _check_config(settings: RelaySettings, path: Path) -> int:
-    from cloud_relay.app import opened_store
+    from cloud_relay.storage.check import check_store
 
     settings.check_secrets()
     try:
-        async with opened_store(settings.store) as store:
-            await store.ping()
-    except RelayError as exc:
-        raise ConfigError(f"{path}: store.url: cannot use the store: {exc}") from exc
-    print(f"configuration is valid: listen {settings.server.listen}, store reachable")
+        store = await check_store(settings.store)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    print(f"configuration is valid: listen {settings.server.listen}, store: {store}")
     return EXIT_OK
 
 
@@ -378,6 +379,10 @@ def _run(settings: RelaySettings) -> int:
     except OSError as exc:
         print(f"cloud-relay: cannot serve on {settings.server.listen}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except TransientError as exc:
+        # Down, not misconfigured: a runtime failure that a restart may fix.
+        print(f"cloud-relay: cannot reach the store (is it running?): {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -432,6 +437,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except RelayError as exc:
         print(f"cloud-relay: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"cloud-relay: {args.command} needs {exc.name}, which this installation lacks: "
+            f"pip install 'plant-link[{extra}]'",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 

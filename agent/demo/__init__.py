@@ -7,10 +7,27 @@ real Odoo instead.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
-from agent.demo.runner import run_demo
+from agent.errors import AgentError
+
+#: What the demo runs besides the plain install: OPC UA and MQTT (agent), the relay's API.
+DEMO_MODULES = ("asyncua", "paho", "fastapi")
 
 __all__ = ["add_arguments", "run_demo"]
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo (imported here, so ``edge-agent --help`` loads no protocol stack)."""
+    missing = [name for name in DEMO_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise AgentError(
+            f"the demo runs the agent and the relay, and this installation lacks "
+            f"{', '.join(missing)}: pip install 'plant-link[all]'"
+        )
+    from agent.demo.runner import run_demo as run
+
+    return run(args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

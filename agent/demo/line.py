@@ -47,6 +47,10 @@ class SimulatedLine:
         await server.init()
         server.set_endpoint(self.endpoint)
         server.set_server_name("plant-link demo line")
+        # An open, anonymous line on loopback: offering no secured endpoints or password logins
+        # keeps asyncua from warning, every run, that it has no certificate to secure them.
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        server.set_identity_tokens([ua.AnonymousIdentityToken])
         idx = await server.register_namespace(NAMESPACE_URI)
         line = await server.nodes.objects.add_object(f"ns={idx};s=Line1", "Line1")
         self._good = await line.add_variable(

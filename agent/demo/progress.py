@@ -62,6 +62,20 @@ class Snapshot:
         )
 
 
+#: Over the progress lines; "stored" counts every event, "posted" only those Odoo takes.
+HEADER = (
+    f"{'time':>5}  {'the line makes':<26}"
+    f" | {'the agent: read, waiting':<29}"
+    f" | {'the relay: events stored':<30}"
+    f" | {'Odoo: events posted':<25}"
+    " | agent health"
+)
+TELEMETRY_NOTE = (
+    "The relay stores more events than it posts: the line's temperature readings "
+    "(signal.sampled telemetry) are kept at the relay and never posted to Odoo."
+)
+
+
 async def take_snapshot(watch: Watch) -> Snapshot:
     """Read the agent's health page, the gateway's ack point and the writer's figures."""
     client = watch.client
@@ -81,6 +95,8 @@ async def watch_production(args: argparse.Namespace, watch: Watch, proxy: Cuttab
     start = time.monotonic()
     outage_at = args.duration / 2 - args.outage_seconds / 2
     outage_until = outage_at + args.outage_seconds
+    print(TELEMETRY_NOTE)
+    print(HEADER)
     while (elapsed := time.monotonic() - start) < args.duration:
         if args.outage_seconds > 0 and outage_at <= elapsed < outage_until and not proxy.is_cut:
             print("--- WAN outage: the link to the relay is cut ---")

@@ -85,6 +85,21 @@ def run_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def intro(args: argparse.Namespace, target: OdooTarget | None) -> str:
+    """The line saying what is about to run."""
+    odoo = target.label if target is not None else f"an Odoo {args.odoo_version} sandbox"
+    outage = (
+        f", with the WAN to the relay cut for {args.outage_seconds:g} s half-way"
+        if args.outage_seconds > 0
+        else ""
+    )
+    return (
+        f"Running for {args.duration:g} s on loopback: a simulated line (OPC UA) and an MES feed "
+        f"(MQTT) into the edge agent, the agent to the cloud relay{outage}, the relay into "
+        f"{odoo}; then line, relay and Odoo are compared per order."
+    )
+
+
 def _agent_toml(
     workdir: Path, relay_port: int, health_port: int, opcua: str, mqtt_port: int | None
 ) -> str:
@@ -245,6 +260,7 @@ async def _demo(args: argparse.Namespace, workdir: Path, target: OdooTarget | No
     # agent while the processes stop.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     procs = _Processes(workdir)
+    print(intro(args, target))
     try:
         if target is None:
             target = await start_sandbox(procs.start_piped, workdir, free_port(), args.odoo_version)
@@ -316,7 +332,11 @@ async def _line_to_odoo(
             watch = Watch(client, health_port, relay_port, GATEWAY_ID, ADMIN_TOKEN, line.tally)
             await _wait_http(client, f"http://127.0.0.1:{relay_port}/healthz", 30)
             await _wait_http(client, f"http://127.0.0.1:{health_port}/healthz", 30)
-            print(f"health page: http://127.0.0.1:{health_port}/   (working dir {workdir})")
+            print(f"agent health page: http://127.0.0.1:{health_port}/   (working dir {workdir})")
+            print(
+                f"relay admin page:  http://127.0.0.1:{relay_port}/admin   "
+                f"(log in with the admin token {ADMIN_TOKEN})"
+            )
             tasks.append(asyncio.create_task(line.run(stop, parts_per_order=ORDER_QTY)))
             if broker:
                 tasks.append(

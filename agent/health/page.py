@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from agent.health.status import CLOCK_SKEW_WARN_SECONDS, Health, as_dict
+from agent.sources.rejects import RECENT_SECONDS
 
 #: Seconds between the page's own reloads.
 REFRESH_SECONDS = 5
@@ -47,14 +48,22 @@ footer{color:#666;margin-top:1em;font-size:.9em}
 
 
 def render_page(
-    health: Health, stats: Mapping[str, Any], identity: Mapping[str, str], now: datetime
+    health: Health,
+    stats: Mapping[str, Any],
+    identity: Mapping[str, str],
+    now: datetime,
+    disabled: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole page for one snapshot of every component's stats, taken at ``now``."""
+    """The whole page for one snapshot of every component's stats, taken at ``now``;
+    ``disabled`` are the sources configured but not run, with the reason."""
     colour = _COLOURS[health.status]
     reasons = "".join(f"<li>{escape(reason)}</li>" for reason in health.reasons)
     cards = [
         _source(name, source, now) for name, source in stats.items() if name not in _NOT_SOURCES
     ]
+    for name, why in (disabled or {}).items():
+        kind = _SOURCE_KINDS.get(name, (f"{name} source", ""))[0]
+        cards.append(_card(f"source-{name}", escape(kind), [("Not running", _warn(escape(why)))]))
     if "queue" in stats:
         cards.append(_queue(stats["queue"]))
     if "uploader" in stats:
@@ -94,6 +103,8 @@ def _source(name: str, stats: Any, now: datetime) -> str:
     else:
         link = _bad("not connected yet")
     rows = [("Connection", link)]
+    if _get(stats, "duplicate_client"):
+        rows.append(("Client id", _bad(escape(_get(stats, "duplicate_client")))))
     if not connected and _get(stats, "last_error"):
         rows.append(("Why", _bad(escape(_get(stats, "last_error")))))
     last_value = _get(stats, "last_value_at") or _get(stats, "last_message_at")
@@ -101,8 +112,16 @@ def _source(name: str, stats: Any, now: datetime) -> str:
     rejected = _get(stats, "rejected", 0)
     last_reject = _get(stats, "last_reject")
     if rejected:
-        why = f"; the last: {escape(last_reject)}" if last_reject else ""
-        rows.append(("Rejected", _warn(f"{rejected}{why}")))
+        recent, last_at = _get(stats, "rejected_recently", 0), _get(stats, "last_reject_at")
+        count = (
+            f"{rejected} ({recent} in the last {RECENT_SECONDS / 60:.0f} min)"
+            if recent
+            else f"{rejected}"
+        )
+        when = f" ({_ago(last_at, now)})" if last_at else ""
+        why = f"; the last{when}: {escape(last_reject)}" if last_reject else ""
+        text = f"{count}{why} (<code>edge-agent rejects</code> lists them)"
+        rows.append(("Rejected", _warn(text) if recent else text))
     else:
         rows.append(("Rejected", "none"))
     if _get(stats, "paused"):
@@ -152,10 +171,22 @@ def _uplink(stats: Any, queue: Any, now: datetime) -> str:
     link_up = _get(stats, "link_up")
     success = _get(stats, "last_success_at")
     error, error_at = _get(stats, "last_error"), _get(stats, "last_error_at")
+    check, check_words = _get(stats, "link_check"), _get(stats, "link_check_words")
+    check_at = _get(stats, "link_check_at")
     if link_up:
         rows.append(("Link", "up: the relay accepts uploads"))
+    elif link_up is not None and error:
+        rows.append(("Link", _bad("down")))
+    elif check == "ok":
+        rows.append(("Link", "the relay answers; nothing uploaded yet"))
+    elif check is not None:
+        rows.append(("Link", _bad("down")))
     elif link_up is not None:
-        rows.append(("Link", _bad("down") if error else "no upload yet"))
+        rows.append(("Link", "no upload yet"))
+    if check_words:
+        at = f" ({_ago(check_at, now)})" if check_at else ""
+        text = escape(check_words) + at
+        rows.append(("Relay check", text if check == "ok" else _bad(text)))
     rows.append(("Last success", _when(success, now) if success else "none since start"))
     if error:
         at = f" ({_ago(error_at, now)})" if error_at else ""
@@ -163,7 +194,12 @@ def _uplink(stats: Any, queue: Any, now: datetime) -> str:
         rows.append(("Last error", text if link_up else _bad(text)))
     else:
         rows.append(("Last error", "none"))
-    rows.append(("acked_seq", f"{_get(stats, 'acked_seq', 0)} (acknowledged and deleted here)"))
+    rows.append(
+        (
+            "Acknowledged",
+            f"events through seq {_get(stats, 'acked_seq', 0)} (deleted here)",
+        )
+    )
     relay_acked = _get(stats, "relay_acked_seq")
     rows.append(
         (
@@ -171,7 +207,7 @@ def _uplink(stats: Any, queue: Any, now: datetime) -> str:
             f"events through seq {relay_acked}" if relay_acked is not None else "no answer yet",
         )
     )
-    rows.append(("Time to drain", _drain(_get(queue, "pending", 0), stats)))
+    rows.append(("Time to drain", _drain(_get(queue, "pending", 0), stats, link_up)))
     rows.append(("Clock vs relay", _skew(_get(stats, "relay_clock_skew_seconds"))))
     backoff = _get(stats, "backoff_seconds")
     if backoff:
@@ -179,9 +215,11 @@ def _uplink(stats: Any, queue: Any, now: datetime) -> str:
     return _card("uplink", "Uplink to the relay", rows)
 
 
-def _drain(pending: int, uploader: Any) -> str:
+def _drain(pending: int, uploader: Any, link_up: bool | None) -> str:
     if not pending:
         return "nothing to send"
+    if link_up is False:
+        return _warn("none while the link is down")
     rate = _get(uploader, "ack_rate_per_second")
     if not rate:
         return _warn("unknown: no acknowledgements lately")

@@ -34,13 +34,15 @@ def build_app(
     providers: Mapping[str, Callable[[], Any]],
     identity: Mapping[str, str],
     credentials: Credentials | None = None,
+    disabled: Mapping[str, str] | None = None,
 ) -> Starlette:
     """The ASGI app; ``providers`` maps component names to their ``stats`` callables.
 
     With ``credentials`` that require it, the page and ``/metrics`` answer 401 without them;
     ``/healthz`` stays open for load balancers and watchdogs but then tells a stranger only the
-    verdict and its reasons.
+    verdict and its reasons. ``disabled`` names the sources configured but not run, and why.
     """
+    disabled = dict(disabled or {})
     registry = build_registry(providers)
     guard = credentials or Credentials()
 
@@ -66,6 +68,8 @@ def build_app(
         if allowed(request):
             body.update(identity)
             body["components"] = {name: as_dict(s) for name, s in stats.items()}
+            if disabled:
+                body["disabled_sources"] = disabled
         return JSONResponse(body, status_code=503 if health.status == "red" else 200)
 
     async def metrics(request: Request) -> Response:
@@ -73,7 +77,7 @@ def build_app(
 
     async def page(request: Request) -> Response:
         stats = {name: provider() for name, provider in providers.items()}
-        html = render_page(assess(stats), stats, identity, datetime.now(UTC))
+        html = render_page(assess(stats), stats, identity, datetime.now(UTC), disabled)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     return Starlette(
@@ -97,10 +101,11 @@ class HealthServer:
         config: HealthConfig,
         providers: Mapping[str, Callable[[], Any]],
         identity: Mapping[str, str],
+        disabled: Mapping[str, str] | None = None,
     ) -> None:
         self._listen = config.listen
         credentials = Credentials.from_config(config)
-        self.app = build_app(providers, identity, credentials)
+        self.app = build_app(providers, identity, credentials, disabled)
         self._guarded = credentials.required
 
     async def serve(self) -> None:

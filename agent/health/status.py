@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent.sources.rejects import RECENT_SECONDS
+from agent.uploader.probe import NEEDS_A_PERSON
 from wire.signing import DEFAULT_MAX_SKEW_SECONDS
 
 Level = Literal["green", "amber", "red"]
@@ -52,8 +54,11 @@ def assess(components: Mapping[str, Any]) -> Health:
             flag("red", f"a corrupt queue file was moved aside: {_get(queue, 'moved_aside')[-1]}")
     uploader = components.get("uploader")
     if uploader is not None:
+        probe = _probe_news(uploader)
         if _get(uploader, "alarm"):
             flag("red", f"relay refuses uploads: {_get(uploader, 'alarm')}")
+        elif probe is not None:
+            flag(*probe)
         elif _get(uploader, "last_error") and not _link_recovered(uploader):
             flag("amber", f"relay unreachable: {_get(uploader, 'last_error')}")
         skew = _get(uploader, "relay_clock_skew_seconds")
@@ -66,10 +71,36 @@ def assess(components: Mapping[str, Any]) -> Health:
     for name, stats in components.items():
         if name in ("queue", "uploader"):
             continue
-        if not _get(stats, "connected", True):
+        if _get(stats, "duplicate_client"):
+            flag("red", f"{name} source: {_get(stats, 'duplicate_client')}")
+        elif not _get(stats, "connected", True):
             err = _get(stats, "last_error") or "not connected"
             flag("amber", f"{name} source is not connected: {err}")
+        recent = _get(stats, "rejected_recently", 0)
+        if recent:
+            last = _get(stats, "last_reject") or "no reason kept"
+            flag(
+                "amber",
+                f"{name} source rejected {recent} payload{'s' if recent != 1 else ''} in the "
+                f"last {RECENT_SECONDS / 60:.0f} minutes; the last: {last}",
+            )
     return Health(level, tuple(reasons) if reasons else ("all components healthy",))
+
+
+def _probe_news(uploader: Any) -> tuple[Level, str] | None:
+    """A failed probe's flag, when the probe is the latest word on the link (newer than any
+    upload's outcome)."""
+    state, at = _get(uploader, "link_check"), _get(uploader, "link_check_at")
+    if state in (None, "ok") or at is None:
+        return None
+    for name in ("last_success_at", "last_error_at"):
+        other = _get(uploader, name)
+        if other is not None and other > at:
+            return None
+    words = _get(uploader, "link_check_words") or state
+    if state in NEEDS_A_PERSON:
+        return "red", f"relay link: {words}"
+    return "amber", f"relay unreachable: {words}"
 
 
 def _link_recovered(uploader: Any) -> bool:

@@ -20,7 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.uploader.body import OutgoingBatch
 from agent.uploader.config import RelayConfig
+from agent.uploader.probe import LinkCheck, judge
 from wire.batch import BATCH_PATH
+from wire.keys import key_id
+from wire.probe import PROBE_PATH, parse_probe_answer
 from wire.signing import sign_request
 
 _REASON_MAX_CHARS = 300
@@ -92,6 +95,7 @@ class RelayClient:
         # port): the relay verifies against what arrives.
         self._url = str(httpx.URL(config.url.rstrip("/") + BATCH_PATH))
         self._shown_url = _without_userinfo(self._url)
+        self._probe_url = str(httpx.URL(config.url.rstrip("/") + PROBE_PATH))
         self._key = private_key
         self._config = config
         self._timeout = config.timeout_seconds
@@ -151,6 +155,43 @@ class RelayClient:
         if skew is not None:
             self._clock_skew = skew
         return reply_for(response, batch)
+
+    async def probe(self, gateway_id: str) -> LinkCheck:
+        """Ask the relay, with a signed ``GET /v1/probe``, what it makes of this gateway."""
+        shown = _without_userinfo(self._probe_url)
+        headers = sign_request("GET", self._probe_url, b"", self._key)
+        sent_at = time.time()
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client().get(self._probe_url, headers=headers)
+        except TimeoutError:
+            return self._unreachable(f"relay at {shown} did not answer within {self._timeout:g} s")
+        except httpx.ConnectError as exc:
+            return self._unreachable(f"cannot connect to relay at {shown}: {_words(exc)}")
+        except httpx.HTTPError as exc:
+            return self._unreachable(f"probe of {shown} failed: {_words(exc)}")
+        received_at = time.time()
+        answer = parse_probe_answer(_json(response))
+        if answer is not None and answer.time is not None:
+            # The relay's own clock to the microsecond: better than the Date header's second.
+            self._clock_skew = answer.time.timestamp() - (sent_at + received_at) / 2
+        else:
+            skew = clock_skew_seconds(response.headers.get("Date"), sent_at, received_at)
+            if skew is not None:
+                self._clock_skew = skew
+        return judge(
+            response.status_code,
+            answer,
+            url=shown,
+            gateway_id=gateway_id,
+            key_id=key_id(self._key.public_key()),
+            skew_seconds=self._clock_skew,
+            at=datetime.now(UTC),
+        )
+
+    @staticmethod
+    def _unreachable(words: str) -> LinkCheck:
+        return LinkCheck("unreachable", words, datetime.now(UTC))
 
 
 def reply_for(response: httpx.Response, batch: OutgoingBatch) -> Reply:

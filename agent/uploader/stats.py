@@ -48,6 +48,12 @@ class UploaderStats:
     """Events the relay acknowledged per second lately (:class:`AckRate`); None when unknown."""
     relay_clock_skew_seconds: float | None = None
     """The relay's clock minus ours, from the ``Date`` of its latest answer (about ±1 s)."""
+    link_check: str | None = None
+    """The latest probe's verdict (:data:`agent.uploader.probe.LinkState`); None before one."""
+    link_check_words: str | None = None
+    """The latest probe's verdict in words."""
+    link_check_at: datetime | None = None
+    """When the latest probe was answered (or failed)."""
 
 
 class AckRate:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -22,6 +23,7 @@ from agent.errors import TransientError
 from agent.uploader.batching import BatchCollector
 from agent.uploader.body import BodyEncoder, OutgoingBatch
 from agent.uploader.config import RelayConfig
+from agent.uploader.probe import LinkCheck
 from agent.uploader.relay_client import (
     Acked,
     Gap,
@@ -90,6 +92,8 @@ class Uploader:
         self._link_up = False
         self._failures_since_success = 0
         self._ack_rate = AckRate()
+        self._link_check: LinkCheck | None = None
+        self._last_exchange = 0.0  # time.monotonic() of the latest answer (or failure)
 
     def stats(self) -> UploaderStats:
         """A snapshot for the health page and ``/metrics``."""
@@ -110,6 +114,9 @@ class Uploader:
             link_up=self._link_up,
             ack_rate_per_second=self._ack_rate.per_second(),
             relay_clock_skew_seconds=self._relay.clock_skew_seconds,
+            link_check=self._link_check.state if self._link_check else None,
+            link_check_words=self._link_check.words if self._link_check else None,
+            link_check_at=self._link_check.at if self._link_check else None,
         )
 
     async def run(self) -> None:
@@ -125,6 +132,8 @@ class Uploader:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._delete_acked(), name="uploader-delete")
+                if self._config.probe_interval_seconds > 0:
+                    group.create_task(self._probe_while_idle(), name="uploader-probe")
                 await self._upload()
         except ExceptionGroup as failed:
             if len(failed.exceptions) == 1:
@@ -148,6 +157,7 @@ class Uploader:
                 reply = await self._relay.post(batch)
             finally:
                 self._in_flight = None
+                self._last_exchange = time.monotonic()
             delay = self._handle(batch, reply)
             retrying = delay is not None
             if delay:
@@ -156,6 +166,37 @@ class Uploader:
                     await asyncio.sleep(delay)
                 finally:
                     self._backoff_seconds = 0.0
+
+    async def _probe_while_idle(self) -> None:
+        """Probe the relay at start, then whenever the link has been quiet for the interval."""
+        interval = self._config.probe_interval_seconds
+        while True:
+            quiet = time.monotonic() - self._last_exchange
+            if self._link_check is not None and quiet < interval:
+                await asyncio.sleep(interval - quiet)
+            elif self._in_flight is not None:
+                await asyncio.sleep(interval)  # an upload is itself the check
+            else:
+                self._record_probe(await self._relay.probe(self._gateway_id))
+                self._last_exchange = time.monotonic()
+
+    def _record_probe(self, check: LinkCheck) -> None:
+        previous = self._link_check
+        self._link_check = check
+        if check.acked_seq is not None:
+            self._relay_acked = check.acked_seq  # the relay's word, as after an upload
+        if previous is not None and previous.state == check.state:
+            return
+        extra = {
+            "gateway_id": self._gateway_id,
+            "error": None if check.state == "ok" else check.words,
+        }
+        if check.state == "ok":
+            logger.info("relay probe: %s", check.words, extra=extra)
+        elif check.state == "unreachable":
+            logger.warning("relay probe: %s", check.words, extra=extra)
+        else:
+            logger.error("relay probe: %s", check.words, extra=extra)
 
     def _handle(self, batch: OutgoingBatch, reply: Reply) -> float | None:
         """Act on the relay's answer; return the delay before retrying, or None to go on."""
@@ -311,6 +352,9 @@ class Uploader:
 
     def _succeed(self) -> None:
         self._last_success_at = datetime.now(UTC)
+        if self._link_check is not None and self._link_check.state != "ok":
+            # An accepted upload answers every question a probe asks.
+            self._link_check = LinkCheck("ok", "the relay accepts uploads", self._last_success_at)
         self._backoff.reset()
         if not self._link_up:
             if self._failures_since_success:

@@ -111,9 +111,13 @@ class AdminPage:
         metrics: RelayMetrics | None = None,
         writer_stats: Callable[[], WriterStats] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        token_key: str = "token_file",
+        writer_off: str = "no [odoo] section",
         throttle: GuessThrottle | None = None,
         behind_tls_proxy: bool = False,
     ) -> None:
+        self._token_key = token_key
+        self._writer_off = writer_off
         self._throttle = throttle or GuessThrottle()
         self._behind_tls_proxy = behind_tls_proxy
         self._inbox = inbox
@@ -178,7 +182,7 @@ class AdminPage:
         sessions = self._configured()
         if self._credential(request, sessions) is not None:
             return RedirectResponse(PAGE_PATH, 303)
-        return _html(render_login())
+        return _html(render_login(token_key=self._token_key))
 
     async def login(self, request: Request) -> Response:
         """Trade the admin token for a session cookie."""
@@ -189,7 +193,9 @@ class AdminPage:
         if not sessions.token_ok(form.get("token", "")):
             log.warning("admin page: login with a wrong token")
             self._throttle.failed(client_of(request), request.url.path)
-            return _html(render_login("That is not the admin token."), 401)
+            return _html(
+                render_login("That is not the admin token.", token_key=self._token_key), 401
+            )
         self._throttle.succeeded(client_of(request))
         log.info("admin page: logged in")
         response = RedirectResponse(PAGE_PATH, 303)
@@ -344,7 +350,15 @@ class AdminPage:
             seen = _last_seq_seen(self._metrics) if self._metrics is not None else None
             writer = self._writer_stats() if self._writer_stats is not None else None
             if self._posting is None:
-                return Snapshot(self._clock(), __version__, gateways, seen, writer, None)
+                return Snapshot(
+                    self._clock(),
+                    __version__,
+                    gateways,
+                    seen,
+                    writer,
+                    None,
+                    writer_off=self._writer_off,
+                )
             counts = await self._posting.counts()
             parked = (await self._posting.parked_orders())[:MAX_PARKED_SHOWN]
             dead = await service.list_dead(self._posting, limit=MAX_DEAD_LETTERS_SHOWN)
@@ -352,7 +366,16 @@ class AdminPage:
         except TransientError as exc:
             _refuse_unavailable(exc)
         return Snapshot(
-            self._clock(), __version__, gateways, seen, writer, counts, parked, dead, audit
+            self._clock(),
+            __version__,
+            gateways,
+            seen,
+            writer,
+            counts,
+            parked,
+            dead,
+            audit,
+            writer_off=self._writer_off,
         )
 
 

@@ -96,6 +96,8 @@ class Snapshot:
     parked: Sequence[OrderState] = ()
     dead: Sequence[DeadLetter] = ()
     audit: Sequence[AuditEntry] = ()
+    writer_off: str = "no [odoo] section"
+    """Why this relay posts nothing to Odoo, when it has no writer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,7 @@ def render_admin_page(snap: Snapshot, viewer: Viewer) -> str:
     )
 
 
-def render_login(message: str | None = None) -> str:
+def render_login(message: str | None = None, *, token_key: str = "token_file") -> str:
     """The form that trades the admin token for a session."""
     note = f"<p class='flash bad' id='flash' role='alert'>{escape(message)}</p>" if message else ""
     return _document(
@@ -135,7 +137,13 @@ def render_login(message: str | None = None) -> str:
         "<label for='token'>Admin token</label>"
         "<input type='password' id='token' name='token' required autocomplete='current-password'"
         " autofocus><button type='submit'>Log in</button></form>"
-        "<p class='none'>The token of <code>[admin] token_file</code>; a session lasts "
+        "<p class='none'>The admin token: "
+        + (
+            "the contents of the file <code>[admin] token_file</code> names"
+            if token_key == "token_file"
+            else "the value of <code>[admin] token</code>"
+        )
+        + " in the relay's configuration; a session lasts "
         f"{SESSION_MAX_AGE_SECONDS // 3600} hours.</p></section>",
     )
 
@@ -199,10 +207,9 @@ def _flash(flash: Flash | None) -> str:
 
 def _status(snap: Snapshot) -> str:
     rows: list[tuple[str, str]] = []
-    if snap.counts is None:
-        rows.append(("Odoo writer", _span("warn", "not configured: nothing goes to Odoo")))
-    elif snap.writer is None:
-        rows.append(("Odoo writer", _span("warn", "not running in this process")))
+    off = f"posting to Odoo is off in this relay ({escape(snap.writer_off)})"
+    if snap.counts is None or snap.writer is None:
+        rows.append(("Odoo writer", _span("warn", off)))
     else:
         state = snap.writer.state
         rows.append(("Odoo writer", _span(_STATE_CLASSES.get(state, ""), state)))
@@ -211,8 +218,11 @@ def _status(snap: Snapshot) -> str:
         if snap.writer.odoo_version:
             rows.append(("Odoo version", escape(snap.writer.odoo_version)))
         rows.append(("Events posted", f"{snap.writer.events_posted} since start"))
+    stored = sum(gateway.acked_seq for gateway in snap.gateways)
+    rows.append(("Stored events", f"{stored} from the gateways (telemetry is stored, not posted)"))
     if snap.counts is not None:
         counts = snap.counts
+        rows.append(("Posted events", f"{counts.applied} in Odoo"))
         rows.append(("Pending events", str(counts.pending)))
         parked = f"<a href='#parked'>{counts.parked_orders}</a>"
         rows.append(("Parked orders", _span("warn", parked) if counts.parked_orders else "0"))

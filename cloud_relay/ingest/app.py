@@ -20,6 +20,7 @@ from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
 from cloud_relay.ingest.guard import OperationsGuard
+from cloud_relay.ingest.probe import install_probe
 from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.store import PostingStore
@@ -49,6 +50,8 @@ def build_app(
     on_stored: Callable[[], None] | None = None,
     writer_stats: Callable[[], WriterStats] | None = None,
     metrics_token: str | None = None,
+    admin_token_key: str = "token_file",
+    writer_off: str = "no [odoo] section",
 ) -> FastAPI:
     """The ASGI app of one replica; the stores are opened and closed by the caller.
 
@@ -56,6 +59,9 @@ def build_app(
     ``on_stored`` is called after a batch stored new events (it wakes the Odoo writer);
     ``writer_stats`` is the writer's ``stats()``, for the admin page's status. Beyond
     loopback ``/metrics`` and ``/openapi.json`` need ``metrics_token`` or the admin token.
+    ``writer_stats`` is the writer's ``stats()``, for the admin page's status; without it,
+    ``writer_off`` says why nothing is posted. ``admin_token_key`` (``token`` or ``token_file``)
+    is where the admin token comes from, for the login form.
     """
     metrics = metrics or RelayMetrics()
     metrics.watch_inbox(store.stats)
@@ -81,6 +87,7 @@ def build_app(
         openapi_extra=BATCH_OPENAPI,
         tags=["ingest"],
     )
+    install_probe(app, store, server, metrics)
 
     @app.get(
         "/healthz",
@@ -130,6 +137,8 @@ def build_app(
         writer_stats=writer_stats,
         throttle=throttle,
         behind_tls_proxy=server.cookies_secure,
+        token_key=admin_token_key,
+        writer_off=writer_off,
     ).install(app)
     tokens = tuple(token for token in (metrics_token, admin_token) if token)
     app.add_middleware(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +29,7 @@ T = TypeVar("T")
 # timeout, out of memory, I/O error, disk full, cannot open a file (WAL, journal), lock protocol.
 _TRANSIENT_CODES = frozenset({5, 6, 7, 10, 13, 14, 15})
 _SQLITE_CANTOPEN = 14
+_SQLITE_READONLY = 8
 
 
 async def fetch_rows(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -182,6 +184,8 @@ class SqliteStore:
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
         if self._db is None and code == _SQLITE_CANTOPEN:
             return ConfigError(f"{self._where}: cannot open ({exc}): does its directory exist?")
+        if code == _SQLITE_READONLY:
+            return RelayError(f"{self._where}: {exc}: {_not_writable(self._path)}")
         if code in _TRANSIENT_CODES:
             self._transient_errors += 1
             return TransientError(f"{self._where}: {exc}")
@@ -193,3 +197,18 @@ class SqliteStore:
             yield
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
+
+
+def _not_writable(path: Path) -> str:
+    """Which of the store's files this process may not write, and who owns them."""
+    me = os.geteuid()
+    blocked = []
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), path.parent):
+        if candidate.exists() and not os.access(candidate, os.W_OK):
+            blocked.append(f"{candidate} (owned by uid {candidate.stat().st_uid})")
+    if not blocked:
+        return f"the file system holding {path} is read-only to this process"
+    return (
+        f"this process (uid {me}) cannot write {', '.join(blocked)}: give the relay's user "
+        "those files (chown), e.g. if they were created by running a command as root"
+    )

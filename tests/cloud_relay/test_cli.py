@@ -189,8 +189,9 @@ def test_check_config_without_file_or_reachable_store(tmp_path: Path) -> None:
     config = tmp_path / "relay.toml"
     config.write_text(f'[store]\nurl = "postgresql://postgres@127.0.0.1:{free_port()}/x"\n')
     unreachable = relay_cli("check-config", config=config)
-    assert unreachable.returncode == 2
-    assert "store.url" in unreachable.stderr and str(config) in unreachable.stderr
+    # A store that is down is a runtime failure (exit 1), not the configuration's fault.
+    assert unreachable.returncode == 1
+    assert "cannot reach PostgreSQL at postgresql://postgres@127.0.0.1:" in unreachable.stderr
 
 
 def test_environment_overrides_the_file(

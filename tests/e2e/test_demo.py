@@ -20,7 +20,18 @@ def test_demo_counts_reach_odoo_once_across_a_wan_outage() -> None:
     )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
+    assert out.startswith("Running for 10 s on loopback: a simulated line (OPC UA)")
     assert "posting into Odoo 18 sandbox" in out
+    # A header names the progress columns; the stored/posted gap is explained.
+    assert " time  the line makes" in out and "| the relay: events stored" in out
+    assert "(signal.sampled telemetry) are kept at the relay and never posted to Odoo" in out
+    assert re.search(r"The relay also stored \d+ temperature readings", out), out
+    admin = re.search(r"relay admin page:  (http://127\.0\.0\.1:\d+/admin)   \(log in with", out)
+    assert admin, out
+    assert "log in with the admin token demo-admin-token" in out
+    # The simulated line offers no secured endpoints, so asyncua has nothing to warn about.
+    assert "No encrypting policy available" not in out + done.stderr
+    assert "private key and certificate are not set" not in out + done.stderr
     assert "--- WAN outage" in out and "--- WAN restored ---" in out
     assert "odoo posted" in out and "dead 0" in out
     assert "totals agree" in out

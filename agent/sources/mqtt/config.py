@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from agent.sources.pointer import JsonPointer
 from wire.events import DATA_MODELS
@@ -14,6 +21,10 @@ from wire.events import DATA_MODELS
 def _check_pointer(value: str) -> str:
     JsonPointer(value)  # raises PointerSyntaxError (a ValueError) naming what is wrong
     return value
+
+
+#: A JSON Pointer option, checked where it stands, so an error names the data field it is for.
+PointerText = Annotated[str, AfterValidator(_check_pointer)]
 
 
 class MqttTls(BaseModel):
@@ -42,7 +53,7 @@ class MqttSubscription(BaseModel):
     """Subscription QoS; 1 or 2 for anything that must not be lost."""
     event: str
     """Event type produced, e.g. ``production.reported``."""
-    fields: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, PointerText] = Field(default_factory=dict)
     """Event data field -> JSON Pointer into the payload."""
     static: dict[str, Any] = Field(default_factory=dict)
     """Event data field -> fixed value (e.g. ``uom = "Units"``)."""
@@ -58,13 +69,6 @@ class MqttSubscription(BaseModel):
     def _known_event(cls, value: str) -> str:
         if value not in DATA_MODELS:
             raise ValueError(f"unknown event type {value!r}; one of {sorted(DATA_MODELS)}")
-        return value
-
-    @field_validator("fields")
-    @classmethod
-    def _pointers(cls, value: dict[str, str]) -> dict[str, str]:
-        for pointer in value.values():
-            _check_pointer(pointer)
         return value
 
     @field_validator("occurred_at", "dedupe_key")

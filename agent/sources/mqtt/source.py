@@ -27,6 +27,8 @@ from agent.queue.store import QueueStore
 from agent.sources.mqtt.config import MqttConfig
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.rules import RuleBook
+from agent.sources.mqtt.takeover import TakeoverWatch
+from agent.sources.rejects import RejectLog
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,12 @@ class MqttStats:
     """Telemetry events the queue dropped under its overflow policy."""
     broker: str | None = None
     """``host:port`` of the broker, so a person sees which one is meant."""
+    duplicate_client: str | None = None
+    """Set while the broker keeps dropping us right after connecting: another client with our
+    client id (see :mod:`agent.sources.mqtt.takeover`)."""
+    rejected_recently: int = 0
+    """Payloads rejected in the last few minutes (:data:`agent.sources.rejects.RECENT_SECONDS`)."""
+    last_reject_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +109,8 @@ class MqttSource:
         self._shed = 0
         self._rejected = 0
         self._last_reject: str | None = None
+        self._reject_log = RejectLog("MQTT", log)
+        self._takeover = TakeoverWatch(client_id, 2 * config.reconnect_max_seconds)
         self._paused = False
         self._reconnects = 0
         self._last_error: str | None = None
@@ -162,6 +172,7 @@ class MqttSource:
         self._link = link
         try:
             session_present = await link.connect(timeout_seconds=float(cfg.keepalive_seconds))
+            self._takeover.connected()
             await self._subscribe(link, session_present)
             self._set_connected(True)
             log.info(
@@ -177,6 +188,9 @@ class MqttSource:
             log.warning("disconnected from MQTT broker %s:%d: %s", cfg.host, cfg.port, why)
         finally:
             link.close()
+            # Done by now (closed above at the latest): what ended the session, for the watch.
+            if self._takeover.closed(await link.wait_closed()):
+                log.error("MQTT broker %s:%d: %s", cfg.host, cfg.port, self._takeover.suspect)
             if self._open is not None and self._open.link is link:
                 # Not committed, not acknowledged: the broker sends these again.
                 self._open = None
@@ -283,6 +297,8 @@ class MqttSource:
             )
             self._rejected += len(chunk.rejects)
             self._last_reject = chunk.rejects[-1][1]
+            for where, reason, _ in chunk.rejects:
+                self._reject_log.note(f"topic {where}", reason)
             link.ack(chunk.rejected)
         if not chunk.messages:
             return
@@ -352,6 +368,9 @@ class MqttSource:
             unacked=link.held if link is not None and link.is_open else 0,
             shed=self._shed,
             broker=f"{self._cfg.host}:{self._cfg.port}",
+            duplicate_client=self._takeover.suspect,
+            rejected_recently=self._reject_log.recent(),
+            last_reject_at=self._reject_log.last_at,
         )
 
 

@@ -23,6 +23,7 @@ from agent.sources.opcua import connection
 from agent.sources.opcua.config import OpcuaConfig
 from agent.sources.opcua.reading import Reading
 from agent.sources.opcua.rules import Plan, RejectedValue, RuleEngine
+from agent.sources.rejects import RejectLog
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class OpcuaStats:
     held_qty: int
     subscribed_nodes: int
     applied: int
+    rejected_recently: int = 0
+    """Values rejected in the last few minutes (:data:`agent.sources.rejects.RECENT_SECONDS`)."""
+    last_reject_at: datetime | None = None
 
 
 class OpcuaSource:
@@ -73,6 +77,7 @@ class OpcuaSource:
         self._overflows = 0
         self._rejected = 0
         self._last_reject: str | None = None
+        self._reject_log = RejectLog("OPC UA", log)
         self._reconnects = 0
         self._resyncs = 0
         self._sessions = 0
@@ -101,6 +106,8 @@ class OpcuaSource:
             held_qty=self._engine.held_qty,
             subscribed_nodes=self._subscribed,
             applied=self._applied,
+            rejected_recently=self._reject_log.recent(),
+            last_reject_at=self._reject_log.last_at,
         )
 
     async def run(self) -> None:
@@ -238,4 +245,5 @@ class OpcuaSource:
         await self._queue.record_reject(reject.source, reject.where, reject.reason, reject.payload)
         self._rejected += 1
         self._last_reject = f"{reject.source} {reject.where}: {reject.reason}"
+        self._reject_log.note(f"{reject.source} {reject.where}", reject.reason)
         log.debug("OPC UA value rejected: %s", self._last_reject)

@@ -1,7 +1,8 @@
 """The Odoo sandbox: an in-process stand-in for Odoo 17, 18 and 19 for tests and the demo.
 
-It implements the contract in ``shared/odoo/CONTRACT.md`` for the models and methods a
-manufacturing connector uses, and nothing more; where it and a real Odoo disagree, it is wrong.
+It implements, for the models and methods a manufacturing connector uses and nothing more, what
+a real Odoo answers (recorded sessions: ``tests/cloud_relay/odoo/sandbox/recordings/``); where
+it and a real Odoo disagree, it is wrong.
 """
 
 from __future__ import annotations

@@ -176,7 +176,9 @@ def test_opcua_source_down_for_hours() -> None:
         "Connection": "not connected since 2026-03-01 09:55:00 UTC (2 h 5 min ago)",
         "Why": "cannot connect to opc.tcp://plc1:4840: connection refused",
         "Last value": "2026-03-01 09:54:00 UTC (2 h 6 min ago)",
-        "Rejected": "2; the last: ns=2;s=Qty: value -1 is below 0",
+        "Rejected": (
+            "2; the last: ns=2;s=Qty: value -1 is below 0 (edge-agent rejects lists them)"
+        ),
     }
 
 

@@ -421,7 +421,7 @@ async def test_without_a_writer_the_page_says_so_and_actions_answer_503(
     async with client_of(stores, with_writer=False) as client:
         await client.post("/admin/login", data={"token": ADMIN_TOKEN})
         page = await client.get("/admin")
-        assert "not configured: nothing goes to Odoo" in page.text
+        assert "posting to Odoo is off in this relay (no [odoo] section)" in page.text
         assert "id='deadletters'" not in page.text
         response = await client.post(
             "/admin/deadletters/1/discard",

@@ -1,5 +1,6 @@
-"""Replay of the live Odoo 18.0 probe (shared/odoo/recordings/odoo-18.0-probe.jsonl) against
-the sandbox over HTTP, in order, comparing every answer with the recorded one.
+"""Replay of the live Odoo 18.0 probe (``recordings/odoo-18.0-probe.jsonl`` beside this file,
+captured as ``recordings/README.md`` says) against the sandbox over HTTP, in order, comparing
+every answer with the recorded one.
 
 Ids differ between the two databases, so requests are rewritten through a map learnt from the
 answers (a record created as 165 live and 3 here is 3 in every later request), and every id in
@@ -25,7 +26,6 @@ The recorded "retries used up" call (#384) is replayed with a serialization-fail
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import datetime
 from pathlib import Path
@@ -36,11 +36,8 @@ import httpx
 from cloud_relay.odoo.sandbox import FaultRule, Sandbox, SandboxServer
 from cloud_relay.odoo.sandbox.orm import public_method
 
-#: shared/ sits beside the project's checkout (as in CI); SHARED_DIR overrides that.
-RECORDING = (
-    Path(os.environ.get("SHARED_DIR", Path(__file__).resolve().parents[4].parent / "shared"))
-    / "odoo/recordings/odoo-18.0-probe.jsonl"
-)
+#: Part of the checkout, so a fresh clone replays it with nothing beside it.
+RECORDING = Path(__file__).resolve().parent / "recordings" / "odoo-18.0-probe.jsonl"
 NOT_REPLAYED = {303}
 SHAPE_ONLY = {17, 235, 307, 343, 344}
 SERIALIZATION_FAULT = {384}
