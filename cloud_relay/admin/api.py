@@ -186,7 +186,8 @@ def _require_admin(token: str | None, throttle: GuessThrottle) -> RequireAdmin:
         offered = credentials.credentials.encode() if credentials else b""
         if not hmac.compare_digest(offered, expected):
             log.warning("admin API: request without a valid bearer token")
-            throttle.failed(client, request.url.path)
+            if credentials is not None:  # a wrong token is a guess; none at all is not
+                throttle.failed(client, request.url.path)
             raise AdminRefusal(401, "a valid bearer token is required")
         throttle.succeeded(client)
 

@@ -142,6 +142,15 @@ async def test_bearer_token_guesses_are_locked_out_per_client(
         assert answer.status_code == 200
 
 
+async def test_requests_without_a_token_are_no_guesses(relay: Relay) -> None:
+    for _ in range(20):
+        assert (await relay.client.get(relay.url + "/v1/gateways")).status_code == 401
+    answer = await relay.client.get(
+        relay.url + "/v1/gateways", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert answer.status_code == 200
+
+
 async def test_login_form_guesses_are_locked_out(relay: Relay) -> None:
     statuses = []
     for n in range(GUESSES):
