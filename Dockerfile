@@ -31,7 +31,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CLOUD_RELAY__SERVER__LISTEN=0.0.0.0:8080
-# The relay's API; the agent's health page (which needs a token off loopback).
+# The relay's API (on 0.0.0.0 /metrics and /openapi.json ask for the metrics or admin token,
+# and `cloud-relay run` refuses to start with neither set); the agent's health page (which
+# needs a token off loopback too).
 EXPOSE 8080 8787
 VOLUME ["/var/lib/edge-agent", "/var/lib/cloud-relay"]
 USER 10001:10001

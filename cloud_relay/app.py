@@ -13,10 +13,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from cloud_relay import __version__
-from cloud_relay.config import RelaySettings, StoreConfig
+from cloud_relay.config import RelaySettings, ServerConfig, StoreConfig
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.app import build_app
+from cloud_relay.ingest.slow_clients import deadline_protocol
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
@@ -84,8 +85,10 @@ class RelayServer(uvicorn.Server):
         yield
 
 
-def uvicorn_config(app: object, listen: str) -> uvicorn.Config:
-    """uvicorn settings for serving ``app`` on ``host:port``, logging through ours."""
+def uvicorn_config(app: object, listen: str, server: ServerConfig | None = None) -> uvicorn.Config:
+    """uvicorn settings for serving ``app`` on ``host:port``, logging through ours, with the
+    slow-client deadlines and connection cap of ``server`` (the defaults when None)."""
+    server = server or ServerConfig()
     host, _, port = listen.rpartition(":")
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -97,6 +100,9 @@ def uvicorn_config(app: object, listen: str) -> uvicorn.Config:
         proxy_headers=False,
         lifespan="off",
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        http=deadline_protocol(server.header_timeout_seconds, server.body_timeout_seconds),
+        timeout_keep_alive=server.keep_alive_seconds,
+        limit_concurrency=server.max_connections,
     )
 
 
@@ -137,6 +143,7 @@ async def run_relay(
     """
     notifier = notifier or Notifier()
     listen = settings.server.listen
+    settings.check_secrets()
     token = settings.admin.resolve_token()
     if token is None:
         log.warning("no admin token configured: the admin API answers 503")
@@ -161,11 +168,12 @@ async def run_relay(
             posting_store=posting,
             on_stored=writer.wake if writer is not None else None,
             writer_stats=writer.stats if writer is not None else None,
+            metrics_token=settings.server.resolve_metrics_token(),
             admin_token_key="token_file" if settings.admin.token_file is not None else "token",
             writer_off="no [odoo] section" if settings.odoo is None else "[writer] enabled = false",
         )
         server = RelayServer(
-            uvicorn_config(app, listen),
+            uvicorn_config(app, listen, settings.server),
             on_started=lambda: notifier.ready(f"serving on {listen}"),
             on_stopping=lambda: notifier.stopping("stopping: finishing in-flight requests"),
         )

@@ -177,7 +177,7 @@ def _sandbox(listen: str, version: int, database: str, as_json: bool) -> int:
 async def _check_config(settings: RelaySettings, path: Path) -> int:
     from cloud_relay.storage.check import check_store
 
-    settings.admin.resolve_token()
+    settings.check_secrets()
     try:
         store = await check_store(settings.store)
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,15 @@ from cloud_relay.odoo.config import OdooConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/cloud-relay/relay.toml")
 ENV_PREFIX = "CLOUD_RELAY__"
+#: Shortest admin token accepted: guessing must be hopeless even at the throttle's pace.
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def _read_secret(path: Path, key: str) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc}") from exc
 
 
 class ServerConfig(BaseModel):
@@ -31,10 +41,57 @@ class ServerConfig(BaseModel):
     """Largest request body accepted as sent (413 past it)."""
     max_decoded_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Largest body after decompression (413 past it: refuses decompression bombs)."""
+    max_inflight_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Most body bytes all uploads being read at once may hold (each counts its
+    Content-Length, or max_body_bytes without one); past it 503 with Retry-After."""
     max_skew_seconds: int = Field(default=300, ge=1)
     """How far a signature's ``created`` may be from the relay's clock."""
     retry_after_seconds: int = Field(default=5, ge=1)
     """``Retry-After`` sent with a 503 when the store cannot write."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A request head (request line and headers) must arrive within this after the connection
+    opens or the request's first byte; otherwise 408 and the connection is closed."""
+    body_timeout_seconds: float = Field(default=120.0, gt=0)
+    """A request body must arrive within this after its head; otherwise the connection is
+    closed (a gateway on a slow link sends smaller batches)."""
+    keep_alive_seconds: int = Field(default=5, ge=1)
+    """An idle keep-alive connection is closed after this."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Connections (and requests) served at once; a request past it gets 503."""
+    behind_tls_proxy: bool = False
+    """Browsers reach the relay over HTTPS through a proxy that ends TLS: the admin page's
+    cookies are then always ``Secure`` (a ``public_url`` of ``https://`` implies it)."""
+    metrics_token: SecretStr | None = None
+    """Bearer token for ``/metrics`` and ``/openapi.json`` when the relay listens beyond
+    loopback or behind a proxy (the admin token is accepted too); prefer metrics_token_file."""
+    metrics_token_file: Path | None = None
+    """File holding the metrics token."""
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether only this machine reaches the listener (and no proxy forwards to it)."""
+        host = self.listen.rpartition(":")[0].strip("[]")
+        if self.public_url is not None:
+            return False
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether the admin page's cookies are ``Secure`` whatever the request says."""
+        return self.behind_tls_proxy or (self.public_url or "").startswith("https://")
+
+    def resolve_metrics_token(self) -> str | None:
+        """The metrics token, read from metrics_token_file when set."""
+        if self.metrics_token_file is not None:
+            return _read_secret(self.metrics_token_file, "[server] metrics_token_file")
+        if self.metrics_token is None:
+            return None
+        return self.metrics_token.get_secret_value().strip() or None
 
     @field_validator("listen")
     @classmethod
@@ -77,15 +134,20 @@ class AdminConfig(BaseModel):
     """File holding the admin token (a systemd credential, say)."""
 
     def resolve_token(self) -> str | None:
-        """The token, read from token_file when set."""
+        """The token, read from token_file when set; ConfigError when shorter than
+        :data:`MIN_ADMIN_TOKEN_CHARS`."""
         if self.token_file is not None:
-            try:
-                return self.token_file.read_text().strip() or None
-            except OSError as exc:
-                raise ConfigError(
-                    f"[admin] token_file: cannot read {self.token_file}: {exc}"
-                ) from exc
-        return self.token.get_secret_value() if self.token else None
+            token = _read_secret(self.token_file, "[admin] token_file")
+            key = "[admin] token_file"
+        else:
+            token = self.token.get_secret_value() if self.token else None
+            key = "[admin] token"
+        if token is not None and len(token) < MIN_ADMIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"{key}: the admin token has {len(token)} characters; at least"
+                f" {MIN_ADMIN_TOKEN_CHARS} are required (e.g. `openssl rand -hex 16`)"
+            )
+        return token
 
 
 class LogConfig(BaseModel):
@@ -143,6 +205,21 @@ class RelaySettings(BaseSettings):
     writer: WriterConfig = WriterConfig()
     bom: BomConfig = BomConfig()
     """BOM publishing (``cloud-relay bom ...``, ``POST /v1/boms``)."""
+
+    def check_secrets(self) -> None:
+        """Read every configured secret now, so that ``run`` and ``check-config`` refuse (exit
+        2, naming the key) what would fail later: an unreadable or short admin token, an
+        unreadable Odoo API key, ``/metrics`` served beyond loopback with no token to ask for."""
+        admin = self.admin.resolve_token()
+        metrics = self.server.resolve_metrics_token()
+        if self.odoo is not None and self.writer.enabled:
+            self.odoo.resolve_api_key()
+        if not self.server.on_loopback and admin is None and metrics is None:
+            raise ConfigError(
+                f"[server] listen = {self.server.listen!r} is not a loopback address (or"
+                " public_url is set): set [server] metrics_token_file or an [admin] token_file,"
+                " so /metrics and /openapi.json ask for a token"
+            )
 
     @classmethod
     def settings_customise_sources(

@@ -28,3 +28,12 @@ class SequenceGapError(RejectedError):
         )
         self.gateway_id = gateway_id
         self.expected_seq = expected_seq
+
+
+class DuplicateEventError(RejectedError):
+    """A batch holds an event id already stored under another gateway or seq: it can never
+    be stored as it is (409, naming the event)."""
+
+    def __init__(self, message: str, event_id: str | None) -> None:
+        super().__init__(message)
+        self.event_id = event_id

@@ -1,4 +1,8 @@
-"""The batch envelope a gateway posts to ``/v1/batches``."""
+"""The batch envelope a gateway posts to ``/v1/batches``.
+
+Beyond the shape of each field: JSON nesting and number literals are bounded (:mod:`wire.bounds`),
+seq numbers go up to :data:`~wire.events.MAX_SEQ`, and an event id appears at most once per batch.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from typing import Any, Final
 from pydantic_core import SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
 
+from wire.bounds import check_depth
+from wire.bounds import loads as bounded_loads
 from wire.encoding import canonical_json
 from wire.errors import WireValidationError
 from wire.events import (
+    MAX_SEQ,
     Event,
     events_in_normal_form,
     fast_events_schema,
@@ -30,8 +37,8 @@ _batch_validator = SchemaValidator(
         {
             "schema_version": cs.typed_dict_field(cs.literal_schema([SCHEMA_VERSION])),
             "gateway_id": cs.typed_dict_field(cs.str_schema(strict=True)),
-            "first_seq": cs.typed_dict_field(cs.int_schema(ge=1, strict=True)),
-            "last_seq": cs.typed_dict_field(cs.int_schema(ge=1, strict=True)),
+            "first_seq": cs.typed_dict_field(cs.int_schema(ge=1, le=MAX_SEQ, strict=True)),
+            "last_seq": cs.typed_dict_field(cs.int_schema(ge=1, le=MAX_SEQ, strict=True)),
             "events": cs.typed_dict_field(fast_events_schema(from_json=True)),
         },
         extra_behavior="forbid",
@@ -96,7 +103,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_batch(body: bytes) -> Batch:
     """Decode and validate a batch body; errors name the field (``/events/3/data/qty``)."""
     batch = _parse_canonical(body)
-    return batch if batch is not None else _parse_checked(body)
+    if batch is None:
+        batch = _parse_checked(body)
+    _check_unique_ids(batch.events)
+    return batch
+
+
+def _check_unique_ids(events: Sequence[Event]) -> None:
+    """Refuse a batch naming one event id twice: the second could never be stored."""
+    if len({event.id for event in events}) == len(events):
+        return
+    first: dict[str, int] = {}
+    for index, event in enumerate(events):
+        if event.id in first:
+            raise WireValidationError(
+                f"/events/{index}/id",
+                f"event id {event.id} repeats the id of /events/{first[event.id]}",
+            )
+        first[event.id] = index
 
 
 def _parse_canonical(body: bytes) -> Batch | None:
@@ -144,9 +168,12 @@ def _parse_canonical(body: bytes) -> Batch | None:
 def _parse_checked(body: bytes) -> Batch:
     """Parse with every check, naming the first field that fails."""
     try:
-        raw = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WireValidationError("", f"body is not UTF-8: {exc}") from exc
+    check_depth(body)
+    try:
+        raw = bounded_loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise WireValidationError("", f"body is not JSON: {exc}") from exc
     except _DuplicateKeyError as exc:
@@ -167,8 +194,8 @@ def _parse_checked(body: bytes) -> Batch:
     if not isinstance(gateway_id, str):
         raise WireValidationError("/gateway_id", "must be a string")
     for key, value in (("first_seq", first_seq), ("last_seq", last_seq)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise WireValidationError(f"/{key}", "must be an integer >= 1")
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SEQ:
+            raise WireValidationError(f"/{key}", f"must be an integer from 1 to {MAX_SEQ}")
     events_raw: Any = raw["events"]
     if not isinstance(events_raw, list) or not events_raw:
         raise WireValidationError("/events", "must be a non-empty array")

@@ -59,6 +59,9 @@ STOCK_MOVING_TYPES: frozenset[str] = frozenset(
 )
 
 GATEWAY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: Largest ``seq`` (and ``first_seq``/``last_seq``): a signed 64-bit integer, what both inboxes
+#: store; a larger number could never be stored, so it is invalid on the wire.
+MAX_SEQ = 2**63 - 1
 _GATEWAY_ID_RE = re.compile(GATEWAY_ID_PATTERN)
 
 #: RFC 3339 date-time with a mandatory offset; other forms pydantic would accept (Unix
@@ -202,7 +205,7 @@ class _EventModel(BaseModel):
 
     id: str
     gateway_id: str
-    seq: Annotated[int, Field(ge=1, strict=True)]
+    seq: Annotated[int, Field(ge=1, le=MAX_SEQ, strict=True)]
     type: EventType
     occurred_at: datetime
     source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
@@ -236,7 +239,11 @@ class _EventModel(BaseModel):
     def _aware_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a UTC offset (RFC 3339)")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00:00+01:00 is a valid RFC 3339 time, but not one in years 1-9999 UTC.
+            raise ValueError("is outside years 0001-9999 once converted to UTC") from None
 
     @model_validator(mode="after")
     def _data_matches_type(self) -> _EventModel:
@@ -380,7 +387,7 @@ def fast_events_schema(*, from_json: bool = False) -> cs.CoreSchema:
     envelope = {
         "id": cs.str_schema(pattern=_UUID7_PATTERN, strict=True),
         "gateway_id": cs.str_schema(pattern=GATEWAY_ID_PATTERN, strict=True),
-        "seq": cs.int_schema(ge=1, strict=True),
+        "seq": cs.int_schema(ge=1, le=MAX_SEQ, strict=True),
         "occurred_at": cs.str_schema(pattern=_CANONICAL_TIME_PATTERN, strict=True),
         "source": cs.str_schema(min_length=1, max_length=512, strict=True),
     }

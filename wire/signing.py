@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -141,6 +141,38 @@ def verify_request(
     ``created`` within ``max_skew_seconds`` of ``now`` (:class:`StaleSignatureError`), the
     Ed25519 signature, then the body against Content-Digest. ``headers`` may use any case.
     """
+    signed = verify_signature(
+        method, url, headers, resolve_key, max_skew_seconds=max_skew_seconds, now=now
+    )
+    signed.check_body(body)
+    return signed.verified
+
+
+@dataclass(frozen=True, slots=True)
+class SignedHeaders:
+    """A request whose signature verified; its body is still to be checked against the signed
+    Content-Digest with :meth:`check_body` before it may be trusted."""
+
+    verified: VerifiedRequest
+    _check: Callable[[bytes], None] = field(repr=False)
+
+    def check_body(self, body: bytes) -> None:
+        """Raise :class:`BadSignatureError` unless ``body`` is the one the digest names."""
+        self._check(body)
+
+
+def verify_signature(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    resolve_key: Callable[[str], Ed25519PublicKey | None],
+    *,
+    max_skew_seconds: int = DEFAULT_MAX_SKEW_SECONDS,
+    now: float | None = None,
+) -> SignedHeaders:
+    """Every check of :func:`verify_request` but the body's: the signature covers the
+    Content-Digest field, not the body, so a server can refuse a forged, stale or unknown
+    signer before reading a byte of what it sends."""
     fields = _header_fields(headers)
     label, covered, params = _parse_signature_fields(fields)
     _check_coverage(covered, params)
@@ -176,8 +208,11 @@ def verify_request(
                 f"Content-Digest for key id {kid!r}"
             ) from exc
         raise BadSignatureError(f"signature {label!r} cannot be verified: {exc}") from exc
-    _check_body_digest(fields["content-digest"], body, verifier, message, results)
-    return VerifiedRequest(key_id=kid, created=created)
+
+    def check_body(body: bytes) -> None:
+        _check_body_digest(fields["content-digest"], body, verifier, message, results)
+
+    return SignedHeaders(VerifiedRequest(key_id=kid, created=created), check_body)
 
 
 def _header_fields(headers: Mapping[str, str]) -> dict[str, str]:

@@ -17,7 +17,9 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cloud_relay.admin.throttle import GuessThrottle, client_of
 from cloud_relay.inbox.store import GatewayInfo, InboxStore, StoredEvent
 from cloud_relay.ingest.schemas import RETRY_AFTER_HEADER, ErrorResponse
 from wire.events import GATEWAY_ID_PATTERN
@@ -73,11 +75,12 @@ class EventsPage(_Out):
 
 class AdminRefusal(Exception):
     """An admin request answered with an error: 401 unauthorised, 404 unknown gateway or dead
-    letter, 409 dead letter already resolved, 503 API not set up."""
+    letter, 409 dead letter already resolved, 429 too many wrong tokens, 503 API not set up."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -85,6 +88,11 @@ _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "Missing or wrong bearer token.",
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many wrong tokens from this address: locked out for a while.",
+        "headers": RETRY_AFTER_HEADER,
     },
     503: {
         "model": ErrorResponse,
@@ -102,45 +110,95 @@ GatewayId = Annotated[str, Path(pattern=GATEWAY_ID_PATTERN, description="The gat
 
 
 def install_admin_api(
-    app: FastAPI, store: InboxStore, token: str | None, *, routers: Sequence[APIRouter] = ()
+    app: FastAPI,
+    store: InboxStore,
+    token: str | None,
+    *,
+    routers: Sequence[APIRouter] = (),
+    throttle: GuessThrottle | None = None,
 ) -> None:
     """Add the admin routes and their error answers to ``app``; ``routers`` (dead letters, say)
-    are mounted behind the same bearer token."""
-    app.include_router(_router(store, token))
+    are mounted behind the same bearer token, and wrong tokens are throttled per client."""
+    require = _require_admin(token, throttle or GuessThrottle())
+    app.add_middleware(NoSniff)
+    app.include_router(_router(store, require))
     for router in routers:
-        app.include_router(
-            router, dependencies=[Depends(_require_admin(token))], responses=_ADMIN_ERRORS
-        )
+        app.include_router(router, dependencies=[Depends(require)], responses=_ADMIN_ERRORS)
 
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AdminRefusal)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers: dict[str, str] = {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse({"error": str(exc)}, exc.status, headers=headers)
 
     app.add_exception_handler(AdminRefusal, refused)
 
 
-def _require_admin(token: str | None) -> Callable[[HTTPAuthorizationCredentials | None], None]:
+class NoSniff:
+    """ASGI middleware: every answer says ``X-Content-Type-Options: nosniff``, so a browser
+    never reads admin JSON (which quotes what gateways sent) as HTML or script."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"x-content-type-options"
+                ]
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, send_nosniff)
+
+
+RequireAdmin = Callable[[Request, HTTPAuthorizationCredentials | None], None]
+
+
+def _require_admin(token: str | None, throttle: GuessThrottle) -> RequireAdmin:
     expected = token.encode() if token else None
 
     def require_admin(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
         if expected is None:
             raise AdminRefusal(503, "admin token not configured")
+        client = client_of(request)
+        wait = throttle.wait_seconds(client)
+        if wait:
+            raise AdminRefusal(
+                429,
+                f"too many wrong admin tokens from this address; retry in {wait} s",
+                retry_after=wait,
+            )
         offered = credentials.credentials.encode() if credentials else b""
         if not hmac.compare_digest(offered, expected):
             log.warning("admin API: request without a valid bearer token")
+            if credentials is not None:  # a wrong token is a guess; none at all is not
+                throttle.failed(client, request.url.path)
             raise AdminRefusal(401, "a valid bearer token is required")
+        throttle.succeeded(client)
 
     return require_admin
 
 
-def _router(store: InboxStore, token: str | None) -> APIRouter:
+def _router(store: InboxStore, require: RequireAdmin) -> APIRouter:
     router = APIRouter(
         prefix="/v1/gateways",
         tags=["admin"],
-        dependencies=[Depends(_require_admin(token))],
+        dependencies=[Depends(require)],
         responses=_ADMIN_ERRORS,
     )
 

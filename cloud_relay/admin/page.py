@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloud_relay import __version__
 from cloud_relay.admin.session import AdminSessions, Credential, cross_site, sent_over_https
+from cloud_relay.admin.throttle import GuessThrottle, client_of
 from cloud_relay.admin.view import (
     PAGE_PATH,
     Flash,
@@ -82,11 +83,20 @@ DeadLetterId = Annotated[int, Path(ge=1, le=_MAX_ID)]
 class PageRefusal(Exception):
     """A page request answered with a short HTML page saying why: 400, 401, 403, 413, 503."""
 
-    def __init__(self, status: int, title: str, text: str, *, login_link: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        text: str,
+        *,
+        login_link: bool = False,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(text)
         self.status = status
         self.title = title
         self.login_link = login_link
+        self.retry_after = retry_after
 
 
 class AdminPage:
@@ -103,9 +113,13 @@ class AdminPage:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         token_key: str = "token_file",
         writer_off: str = "no [odoo] section",
+        throttle: GuessThrottle | None = None,
+        behind_tls_proxy: bool = False,
     ) -> None:
         self._token_key = token_key
         self._writer_off = writer_off
+        self._throttle = throttle or GuessThrottle()
+        self._behind_tls_proxy = behind_tls_proxy
         self._inbox = inbox
         self._sessions = AdminSessions(token) if token else None
         self._posting = posting_store
@@ -137,6 +151,8 @@ class AdminPage:
                 response.headers["WWW-Authenticate"] = "Bearer"
             if exc.status == 503:
                 response.headers["Retry-After"] = "5"
+            if exc.retry_after is not None:
+                response.headers["Retry-After"] = str(exc.retry_after)
             return response
 
         app.add_exception_handler(PageRefusal, refused)
@@ -172,12 +188,15 @@ class AdminPage:
         """Trade the admin token for a session cookie."""
         sessions = self._configured()
         _refuse_cross_site(request)
+        self._refuse_locked_out(request)
         form = await _read_form(request)
         if not sessions.token_ok(form.get("token", "")):
             log.warning("admin page: login with a wrong token")
+            self._throttle.failed(client_of(request), request.url.path)
             return _html(
                 render_login("That is not the admin token.", token_key=self._token_key), 401
             )
+        self._throttle.succeeded(client_of(request))
         log.info("admin page: logged in")
         response = RedirectResponse(PAGE_PATH, 303)
         response.set_cookie(
@@ -185,7 +204,7 @@ class AdminPage:
             sessions.issue(),
             max_age=sessions.max_age_seconds,
             path=PAGE_PATH,
-            secure=sent_over_https(request.url.scheme, request.headers),
+            secure=self._secure(request),
             httponly=True,
             samesite="strict",
         )
@@ -268,7 +287,7 @@ class AdminPage:
             flash = Flash("bad", f"Nothing was done: {exc}.")
         except TransientError as exc:
             _refuse_unavailable(exc)
-        return _done(request, actor, flash)
+        return _done(actor, flash, secure=self._secure(request))
 
     def _configured(self) -> AdminSessions:
         if self._sessions is None:
@@ -280,9 +299,31 @@ class AdminPage:
     def _credential(self, request: Request, sessions: AdminSessions) -> Credential | None:
         authorization = request.headers.get("authorization")
         if authorization is not None:
-            return sessions.bearer(authorization)
+            self._refuse_locked_out(request)
+            credential = sessions.bearer(authorization)
+            if credential is None:
+                self._throttle.failed(client_of(request), request.url.path)
+            else:
+                self._throttle.succeeded(client_of(request))
+            return credential
         cookie = request.cookies.get(SESSION_COOKIE)
         return sessions.session(cookie) if cookie else None
+
+    def _refuse_locked_out(self, request: Request) -> None:
+        """429 before the token is even compared, while this client is locked out."""
+        wait = self._throttle.wait_seconds(client_of(request))
+        if wait:
+            raise PageRefusal(
+                429,
+                "Too many wrong tokens",
+                f"Too many wrong admin tokens came from your address: try again in {wait} s.",
+                retry_after=wait,
+            )
+
+    def _secure(self, request: Request) -> bool:
+        return sent_over_https(
+            request.url.scheme, request.headers, behind_tls_proxy=self._behind_tls_proxy
+        )
 
     async def _authorised_form(self, request: Request) -> Form:
         """The form of a POST from this page by someone logged in; PageRefusal otherwise, before
@@ -354,10 +395,9 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status, headers=_HEADERS)
 
 
-def _done(request: Request, actor: str, flash: Flash) -> Response:
+def _done(actor: str, flash: Flash, *, secure: bool) -> Response:
     """Back to the page, which shows ``flash`` once; remembers ``actor`` for the next form."""
     response = RedirectResponse(PAGE_PATH, 303)
-    secure = sent_over_https(request.url.scheme, request.headers)
     text = flash.text if len(flash.text) <= _FLASH_CHARS else flash.text[:_FLASH_CHARS] + "…"
     response.set_cookie(
         FLASH_COOKIE,

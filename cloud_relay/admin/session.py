@@ -119,7 +119,14 @@ def cross_site(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def sent_over_https(scheme: str, headers: Mapping[str, str]) -> bool:
-    """Whether the browser reached the page over HTTPS: directly, or through a proxy that ends
-    TLS (then only the browser's ``Origin`` tells), so the session cookie can be ``Secure``."""
-    return scheme == "https" or headers.get("origin", "").lower().startswith("https://")
+def sent_over_https(
+    scheme: str, headers: Mapping[str, str], *, behind_tls_proxy: bool = False
+) -> bool:
+    """Whether the browser reached the page over HTTPS, so the session cookie can be ``Secure``:
+    directly, through a proxy that ends TLS as configured (``behind_tls_proxy``), or, failing
+    that, as the browser's ``Origin`` tells."""
+    return (
+        behind_tls_proxy
+        or scheme == "https"
+        or headers.get("origin", "").lower().startswith("https://")
+    )

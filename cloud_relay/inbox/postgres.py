@@ -15,6 +15,7 @@ from typing import Literal
 import asyncpg
 
 from cloud_relay.errors import RejectedError, SequenceGapError
+from cloud_relay.inbox.conflicts import duplicate_event, taken_id_in_detail
 from cloud_relay.inbox.store import (
     GatewayInfo,
     GatewayKey,
@@ -163,10 +164,9 @@ class PostgresInbox(PostgresStore):
         try:
             await conn.copy_records_to_table("events", records=records, columns=_EVENT_COLUMNS)
         except asyncpg.UniqueViolationError as exc:
-            raise RejectedError(
-                f"gateway {gateway_id}: batch from seq {first_seq} holds an event id that is"
-                f" already stored under another seq ({exc.detail or exc})"
-            ) from exc
+            # (gateway_id, seq) is past the ack point, so only an event id can collide; the
+            # transaction is void now, so the id comes from the error's "Key (id)=(...)".
+            raise duplicate_event(gateway_id, first_seq, _taken_id(exc, records)) from exc
         except (asyncpg.DataError, asyncpg.InvalidTextRepresentationError) as exc:
             raise RejectedError(
                 f"gateway {gateway_id}: batch from seq {first_seq} cannot be stored ({exc})"
@@ -305,3 +305,13 @@ class PostgresInbox(PostgresStore):
             gaps=self._gaps,
             transient_errors=self._transient_errors,
         )
+
+
+def _taken_id(
+    exc: asyncpg.UniqueViolationError, records: Sequence[tuple[object, ...]]
+) -> tuple[str, int] | None:
+    taken = taken_id_in_detail(exc.detail)
+    for record in records:
+        if taken is not None and str(record[2]) == taken:
+            return taken, int(str(record[1]))
+    return None

@@ -6,7 +6,7 @@ Timestamps are stored as RFC 3339 text in UTC (:mod:`cloud_relay.storage.timesta
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -14,6 +14,7 @@ from typing import Literal
 import aiosqlite
 
 from cloud_relay.errors import RejectedError, SequenceGapError
+from cloud_relay.inbox.conflicts import duplicate_event
 from cloud_relay.inbox.store import (
     GatewayInfo,
     GatewayKey,
@@ -161,15 +162,14 @@ class SqliteInbox(SqliteStore):
         db: aiosqlite.Connection,
         gateway_id: str,
         first_seq: int,
-        rows: Iterable[tuple[object, ...]],
+        rows: Sequence[tuple[object, ...]],
     ) -> None:
         try:
             await db.executemany(_INSERT_EVENT, rows)
         except sqlite3.IntegrityError as exc:
-            raise RejectedError(
-                f"gateway {gateway_id}: batch from seq {first_seq} holds an event id that is"
-                f" already stored under another seq ({exc})"
-            ) from exc
+            # (gateway_id, seq) is past the ack point, so only an event id can collide.
+            taken = await _first_stored_id(db, gateway_id, rows)
+            raise duplicate_event(gateway_id, first_seq, taken) from exc
 
     async def acked_seq(self, gateway_id: str) -> int:
         """Highest contiguous seq stored for the gateway (0 when none)."""
@@ -291,3 +291,21 @@ def _check_existing_key(key_id: str, gateway_id: str, owner: str, revoked: bool)
         raise RejectedError(f"key {key_id} is already registered to gateway {owner}")
     if revoked:
         raise RejectedError(f"key {key_id} of gateway {gateway_id} was revoked; make a new key")
+
+
+async def _first_stored_id(
+    db: aiosqlite.Connection, gateway_id: str, rows: Sequence[tuple[object, ...]]
+) -> tuple[str, int] | None:
+    """The first (event id, seq) of ``rows`` whose id is stored under another gateway or seq
+    (rows this failed insert already wrote are still visible in the transaction)."""
+    ids = [row[2] for row in rows]
+    taken: dict[object, tuple[object, object]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT id, gateway_id, seq FROM events WHERE id IN ({marks})"
+        taken.update((row[0], (row[1], row[2])) for row in await fetch_rows(db, query, chunk))
+    for row in rows:
+        if row[2] in taken and taken[row[2]] != (gateway_id, row[1]):
+            return str(row[2]), int(str(row[1]))
+    return None

@@ -14,10 +14,12 @@ from cloud_relay import __version__
 from cloud_relay.admin.api import install_admin_api
 from cloud_relay.admin.deadletters import deadletters_router
 from cloud_relay.admin.page import AdminPage
+from cloud_relay.admin.throttle import GuessThrottle
 from cloud_relay.config import ServerConfig
 from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
+from cloud_relay.ingest.guard import OperationsGuard
 from cloud_relay.ingest.probe import install_probe
 from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
 from cloud_relay.metrics import RelayMetrics
@@ -47,6 +49,7 @@ def build_app(
     posting_store: PostingStore | None = None,
     on_stored: Callable[[], None] | None = None,
     writer_stats: Callable[[], WriterStats] | None = None,
+    metrics_token: str | None = None,
     admin_token_key: str = "token_file",
     writer_off: str = "no [odoo] section",
 ) -> FastAPI:
@@ -54,6 +57,8 @@ def build_app(
 
     Without ``posting_store`` (no Odoo writer configured) the dead-letter routes answer 503.
     ``on_stored`` is called after a batch stored new events (it wakes the Odoo writer);
+    ``writer_stats`` is the writer's ``stats()``, for the admin page's status. Beyond
+    loopback ``/metrics`` and ``/openapi.json`` need ``metrics_token`` or the admin token.
     ``writer_stats`` is the writer's ``stats()``, for the admin page's status; without it,
     ``writer_off`` says why nothing is posted. ``admin_token_key`` (``token`` or ``token_file``)
     is where the admin token comes from, for the login form.
@@ -116,16 +121,29 @@ def build_app(
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    install_admin_api(app, store, admin_token, routers=[deadletters_router(lambda: posting_store)])
+    throttle = GuessThrottle()
+    install_admin_api(
+        app,
+        store,
+        admin_token,
+        routers=[deadletters_router(lambda: posting_store)],
+        throttle=throttle,
+    )
     AdminPage(
         store,
         admin_token,
         posting_store=posting_store,
         metrics=metrics,
         writer_stats=writer_stats,
+        throttle=throttle,
+        behind_tls_proxy=server.cookies_secure,
         token_key=admin_token_key,
         writer_off=writer_off,
     ).install(app)
+    tokens = tuple(token for token in (metrics_token, admin_token) if token)
+    app.add_middleware(
+        OperationsGuard, required=not server.on_loopback, tokens=tokens, throttle=throttle
+    )
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         level = logging.WARNING if isinstance(exc, TransientError) else logging.ERROR

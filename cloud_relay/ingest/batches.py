@@ -1,7 +1,9 @@
 """``POST /v1/batches``: verify, decode, validate and store one gateway batch.
 
-Order matters: the body is read under a size cap, its signature and digest are verified on
-the bytes as sent, and only then is it decompressed (under a second cap) and parsed. A 200 is
+Order matters: the signature is verified from the headers alone (an unsigned or forged upload
+is refused before a byte of its body is read), the body is then read under a size cap and a
+budget of bytes read at once, checked against the signed digest as sent, and only then
+decompressed (under a second cap) and parsed. A 200 is
 sent only once the inbox has committed.
 """
 
@@ -16,8 +18,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from cloud_relay.config import ServerConfig
-from cloud_relay.errors import RelayError, SequenceGapError, TransientError
+from cloud_relay.errors import (
+    DuplicateEventError,
+    RejectedError,
+    RelayError,
+    SequenceGapError,
+    TransientError,
+)
 from cloud_relay.inbox.store import InboxEvent, InboxStore
+from cloud_relay.ingest.budget import BodyBudget, BudgetStats
 from cloud_relay.ingest.decode import (
     BodyTooLargeError,
     MalformedEncodingError,
@@ -40,6 +49,7 @@ from wire.errors import (
     UnknownKeyError,
     WireValidationError,
 )
+from wire.signing import SignedHeaders
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +91,11 @@ class BatchEndpoint:
         self._config = config
         self._metrics = metrics
         self._on_stored = on_stored
+        self._budget = BodyBudget(config.max_inflight_body_bytes)
+
+    def budget_stats(self) -> BudgetStats:
+        """Body bytes reserved now and at most, and uploads turned away for want of room."""
+        return self._budget.stats()
 
     async def handle(self, request: Request) -> Response:
         """Answer one upload; every refusal is counted and logged once."""
@@ -105,6 +120,38 @@ class BatchEndpoint:
             encoding = normalise_encoding(request.headers.get("content-encoding"))
         except UnsupportedEncodingError as exc:
             raise _Refusal(415, "unsupported_encoding", {"error": str(exc)}) from exc
+        # Who signed is settled from the headers alone: nothing unsigned is ever read.
+        sender, signed = await self._verify(request)
+        context.update(key_id=sender.key_id, gateway_id=sender.gateway_id)
+        size = self._reservation(request.headers.get("content-length"))
+        if not self._budget.reserve(size):
+            raise _Refusal(
+                503,
+                "busy",
+                {"error": "too many uploads are being read at once; retry later"},
+                level=logging.WARNING,
+                headers={"Retry-After": str(self._config.retry_after_seconds)},
+            )
+        try:
+            return await self._read_and_store(request, context, sender, signed, encoding)
+        finally:
+            self._budget.release(size)
+
+    def _reservation(self, content_length: str | None) -> int:
+        """What an upload may hold in memory: its declared length, else the body cap."""
+        declared = (content_length or "").strip()
+        if declared.isdigit() and int(declared) <= self._config.max_body_bytes:
+            return int(declared)
+        return self._config.max_body_bytes
+
+    async def _read_and_store(
+        self,
+        request: Request,
+        context: dict[str, Any],
+        sender: VerifiedSender,
+        signed: SignedHeaders,
+        encoding: str,
+    ) -> int:
         try:
             raw = await read_capped(
                 request.headers.get("content-length"),
@@ -119,8 +166,10 @@ class BatchEndpoint:
             raise _Refusal(
                 400, "client_disconnected", {"error": "the client went away while sending"}
             ) from exc
-        sender = await self._verify(request, raw)
-        context.update(key_id=sender.key_id, gateway_id=sender.gateway_id)
+        try:
+            signed.check_body(raw)
+        except SignatureError as exc:
+            raise _Refusal(401, "bad_signature", _err(exc), level=logging.WARNING) from exc
         batch, events = await asyncio.to_thread(self._decode, raw, encoding)
         context.update(first_seq=batch.first_seq, last_seq=batch.last_seq)
         if batch.gateway_id != sender.gateway_id:
@@ -145,6 +194,19 @@ class BatchEndpoint:
                 {"error": str(exc), "expected_seq": exc.expected_seq},
                 events=len(events),
             ) from exc
+        except DuplicateEventError as exc:
+            raise _Refusal(
+                409,
+                "duplicate_event",
+                {"error": str(exc), "event_id": exc.event_id},
+                level=logging.WARNING,
+                events=len(events),
+            ) from exc
+        except RejectedError as exc:
+            # Valid on the wire but not storable as it is: resending cannot help, so no 503.
+            raise _Refusal(
+                422, "unstorable_batch", {"error": str(exc), "location": ""}, events=len(events)
+            ) from exc
         except RelayError as exc:
             raise self._unavailable(exc, len(events)) from exc
         self._metrics.accepted(
@@ -160,14 +222,14 @@ class BatchEndpoint:
         )
         return result.acked_seq
 
-    async def _verify(self, request: Request, body: bytes) -> VerifiedSender:
-        sender = await self._verify_signature(request, body)
+    async def _verify(self, request: Request) -> tuple[VerifiedSender, SignedHeaders]:
+        sender, signed = await self._verify_signature(request)
         if sender.role != "gateway":
             error = {"error": f"key {sender.key_id} is a {sender.role} key: it cannot send events"}
             raise _Refusal(403, "wrong_role", error, level=logging.WARNING)
-        return sender
+        return sender, signed
 
-    async def _verify_signature(self, request: Request, body: bytes) -> VerifiedSender:
+    async def _verify_signature(self, request: Request) -> tuple[VerifiedSender, SignedHeaders]:
         try:
             return await verify_sender(
                 self._store,
@@ -175,7 +237,6 @@ class BatchEndpoint:
                 request.method,
                 self._verified_url(request),
                 request.headers,
-                body,
                 self._config.max_skew_seconds,
             )
         except RelayError as exc:

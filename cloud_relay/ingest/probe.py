@@ -42,19 +42,19 @@ class ProbeEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """Verify the probe's signature and say what the relay makes of its key."""
-        body = await request.body()
         claimed = signature_key_ids(request.headers.get("signature-input"))
         key_id = claimed[0] if claimed else None
         try:
-            sender = await verify_sender(
+            # The signature is checked from the headers first: an unsigned body is never read.
+            sender, signed = await verify_sender(
                 self._store,
                 self._metrics,
                 request.method,
                 self._verified_url(request),
                 request.headers,
-                body,
                 self._config.max_skew_seconds,
             )
+            signed.check_body(await request.body())
             acked = await self._store.acked_seq(sender.gateway_id)
         except RelayError as exc:
             log.warning("probe: inbox unavailable: %s", exc, extra={"error": str(exc)})

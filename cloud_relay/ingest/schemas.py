@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from wire.events import DATA_MODELS, GATEWAY_ID_PATTERN
+from wire.bounds import MAX_NESTING_DEPTH, MAX_NUMBER_CHARS
+from wire.events import DATA_MODELS, GATEWAY_ID_PATTERN, MAX_SEQ
 
 
 class _Answer(BaseModel):
@@ -32,6 +33,14 @@ class GapResponse(_Answer):
     expected_seq: int
 
 
+class DuplicateEventResponse(_Answer):
+    """409: an event id of the batch is already stored under another gateway or seq; the batch
+    can never be stored as it is (resending it is refused the same way)."""
+
+    error: str
+    event_id: str | None
+
+
 class InvalidResponse(_Answer):
     """422: the body is not a valid v1 batch; ``location`` points at the field (JSON Pointer)."""
 
@@ -46,7 +55,7 @@ class HealthResponse(_Answer):
     version: str
 
 
-def _error(model: type[BaseModel], description: str, **extra: Any) -> dict[str, Any]:
+def _error(model: Any, description: str, **extra: Any) -> dict[str, Any]:
     return {"model": model, "description": description, **extra}
 
 
@@ -63,7 +72,11 @@ BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: _error(
         ErrorResponse, "Unknown or revoked key, or a batch for another gateway than the key's."
     ),
-    409: _error(GapResponse, "The batch starts past the next expected seq."),
+    409: _error(
+        GapResponse | DuplicateEventResponse,
+        "The batch starts past the next expected seq (`expected_seq`), or an event id of it is"
+        " already stored under another gateway or seq (`event_id`): never storable as it is.",
+    ),
     413: _error(ErrorResponse, "Body too large, as sent or once decompressed."),
     415: _error(ErrorResponse, "Content-Encoding other than zstd, gzip or identity."),
     422: _error(InvalidResponse, "Not a valid v1 batch, or not valid data of its encoding."),
@@ -91,7 +104,7 @@ def _event_schema() -> dict[str, Any]:
                 "properties": {
                     "id": {"type": "string", "pattern": UUID7_PATTERN},
                     "gateway_id": {"type": "string", "pattern": GATEWAY_ID_PATTERN},
-                    "seq": {"type": "integer", "minimum": 1},
+                    "seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
                     "type": {"type": "string", "const": event_type},
                     "occurred_at": {"type": "string", "format": "date-time"},
                     "source": {"type": "string", "minLength": 1, "maxLength": 512},
@@ -127,7 +140,9 @@ BATCH_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A batch of one gateway's contiguous events, read as raw bytes: the "
-        "signature covers them exactly as sent.",
+        "signature covers them exactly as sent. Each event id appears once; the JSON nests at "
+        f"most {MAX_NESTING_DEPTH} deep and no number literal is longer than {MAX_NUMBER_CHARS} "
+        "characters (422 naming the member otherwise).",
         "content": {
             "application/json": {
                 "schema": {
@@ -137,8 +152,8 @@ BATCH_OPENAPI: dict[str, Any] = {
                     "properties": {
                         "schema_version": {"type": "integer", "enum": [1]},
                         "gateway_id": {"type": "string", "pattern": GATEWAY_ID_PATTERN},
-                        "first_seq": {"type": "integer", "minimum": 1},
-                        "last_seq": {"type": "integer", "minimum": 1},
+                        "first_seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
+                        "last_seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
                         "events": {"type": "array", "minItems": 1, "items": _event_schema()},
                     },
                 }

@@ -1,8 +1,10 @@
 """Signature verification of a request against the gateway keys registered in the inbox.
 
-``wire.signing.verify_request`` asks for keys synchronously; the registry lives in the (async)
+``wire.signing.verify_signature`` asks for keys synchronously; the registry lives in the (async)
 inbox, so the key ids named in ``Signature-Input`` are looked up first and handed over as a
-mapping. Revoked keys are left out, so they fail exactly like unknown ones (403), but are
+mapping. The signature covers the Content-Digest field, not the body, so it is verified before
+the body is read: an unsigned, forged, stale or unknown-key upload costs no body memory. Revoked
+keys are left out, so they fail exactly like unknown ones (403), but are
 reported as revoked.
 """
 
@@ -20,7 +22,7 @@ from cloud_relay.inbox.store import GatewayKey, InboxStore
 from cloud_relay.metrics import RelayMetrics
 from wire.errors import UnknownKeyError, WireError
 from wire.keys import load_public_key
-from wire.signing import VerifiedRequest, verify_request
+from wire.signing import SignedHeaders, verify_signature
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,11 @@ async def verify_sender(
     method: str,
     url: str,
     headers: Mapping[str, str],
-    body: bytes,
     max_skew_seconds: int,
-) -> VerifiedSender:
-    """Verify signature and content digest, or raise :class:`wire.errors.SignatureError`.
+) -> tuple[VerifiedSender, SignedHeaders]:
+    """Verify the signature, before any of the body is read, or raise
+    :class:`wire.errors.SignatureError`; the body is then checked with
+    :meth:`~wire.signing.SignedHeaders.check_body`.
 
     Store failures while looking up keys propagate (as :class:`~cloud_relay.errors.RelayError`).
     """
@@ -98,14 +101,16 @@ async def verify_sender(
                 extra={"key_id": key_id, "gateway_id": key.gateway_id},
             )
     try:
-        verified: VerifiedRequest = verify_request(
-            method, url, headers, body, public_keys.get, max_skew_seconds=max_skew_seconds
+        signed = verify_signature(
+            method, url, headers, public_keys.get, max_skew_seconds=max_skew_seconds
         )
     except UnknownKeyError as exc:
         if revoked:
             raise RevokedKeyError(f"key {sorted(revoked)[0]} is revoked") from exc
         raise
+    verified = signed.verified
     key = keys[verified.key_id]
-    return VerifiedSender(
+    sender = VerifiedSender(
         key_id=verified.key_id, gateway_id=key.gateway_id, created=verified.created, role=key.role
     )
+    return sender, signed

@@ -66,19 +66,20 @@ class BomEndpoint:
 
     async def handle(self, request: Request) -> JSONResponse:
         limit = self._settings.server.max_body_bytes
-        body = await request.body()
-        if len(body) > limit:
-            return _answer(413, {"error": f"body over {limit} bytes"})
         try:
-            sender = await verify_sender(
+            # Who signed is settled from the headers alone: an unsigned body is never read.
+            sender, signed = await verify_sender(
                 self._inbox,
                 self._metrics,
                 request.method,
                 self._url(request),
                 request.headers,
-                body,
                 self._settings.server.max_skew_seconds,
             )
+            body = await request.body()
+            if len(body) > limit:
+                return _answer(413, {"error": f"body over {limit} bytes"})
+            signed.check_body(body)
         except RevokedKeyError as exc:
             return _answer(403, {"error": str(exc)})
         except UnknownKeyError as exc:

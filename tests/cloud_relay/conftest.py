@@ -55,11 +55,12 @@ async def inbox(store_url: str) -> AsyncIterator[InboxStore]:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: object) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
+async def serve(app: object, config: ServerConfig | None = None) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port (with the deadlines and connection
+    cap of ``config``); yields its base URL."""
     sock = bind_socket("127.0.0.1:0")
     port = sock.getsockname()[1]
-    server = RelayServer(uvicorn_config(app, f"127.0.0.1:{port}"))
+    server = RelayServer(uvicorn_config(app, f"127.0.0.1:{port}", config))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await wait_until(lambda: server.started or task.done(), "uvicorn to start")
@@ -84,7 +85,7 @@ async def start_relay(inbox: InboxStore) -> AsyncIterator[StartRelay]:
         ) -> Relay:
             metrics = RelayMetrics()
             app = build_app(inbox, server, admin_token=admin_token, metrics=metrics)
-            url = await stack.enter_async_context(serve(app))
+            url = await stack.enter_async_context(serve(app, server))
             client = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
             return Relay(url=url, store=inbox, metrics=metrics, client=client)
 

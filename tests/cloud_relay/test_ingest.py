@@ -243,7 +243,7 @@ async def test_client_gone_mid_body_is_counted_not_an_error(
     _, writer = await asyncio.open_connection(host, port)
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     writer.write(
-        f"POST {BATCH_PATH} HTTP/1.1\r\nHost: {host}\r\n{head}"
+        f"POST {BATCH_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
         f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body[: len(body) // 2]
     )

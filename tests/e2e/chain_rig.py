@@ -113,7 +113,10 @@ class ChainRelay(RelayProcess):
             return None
         try:
             async with httpx.AsyncClient(timeout=5) as client:
-                response = await client.get(self.base_url + "/metrics")
+                # Behind a proxy (public_url) /metrics asks for a token.
+                response = await client.get(
+                    self.base_url + "/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+                )
         except httpx.TransportError:
             return None
         for family in text_string_to_metric_families(response.text):

@@ -186,7 +186,10 @@ class RelayProcess:
     async def events_replayed(self) -> int:
         """Events this replica answered 200 again without storing them, since it started."""
         async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(self.base_url + "/metrics")
+            # Behind a proxy (public_url) /metrics asks for a token.
+            response = await client.get(
+                self.base_url + "/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
         response.raise_for_status()
         for family in text_string_to_metric_families(response.text):
             if family.name == "cloud_relay_inbox_events_replayed":
