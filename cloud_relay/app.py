@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import uvicorn
 
 from cloud_relay import __version__
 from cloud_relay.config import RelaySettings, StoreConfig
+from cloud_relay.errors import RelayError
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.app import build_app
@@ -20,7 +22,8 @@ from cloud_relay.metrics import RelayMetrics
 from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import OdooWriter
+from cloud_relay.posting.worker import OdooWriter, WriterStats
+from cloud_relay.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +147,16 @@ async def run_relay(
         opened_posting_store(settings.store) as posting,
     ):
         writer: OdooWriter | None = None
+        supervisor = Supervisor("Odoo writer")
+        writer_stats: Callable[[], WriterStats] | None = None
         if settings.odoo is not None and settings.writer.enabled:
             writer = OdooWriter(store, posting, settings.odoo, settings.writer)
+            writer_stats = supervised_stats(writer, supervisor)
         else:
             log.warning("no [odoo] section, or [writer] enabled = false: nothing goes to Odoo")
         metrics = RelayMetrics()
-        if writer is not None:
-            metrics.watch_writer(writer.stats)
+        if writer_stats is not None:
+            metrics.watch_writer(writer_stats)
         app = build_app(
             store,
             settings.server,
@@ -158,7 +164,7 @@ async def run_relay(
             metrics=metrics,
             posting_store=posting,
             on_stored=writer.wake if writer is not None else None,
-            writer_stats=writer.stats if writer is not None else None,
+            writer_stats=writer_stats,
         )
         server = RelayServer(
             uvicorn_config(app, listen),
@@ -166,27 +172,62 @@ async def run_relay(
             on_stopping=lambda: notifier.stopping("stopping: finishing in-flight requests"),
         )
         sock = bind_socket(listen)
-        writer_task = asyncio.create_task(writer.run()) if writer is not None else None
-        watchdog = asyncio.create_task(notifier.run_watchdog(), name="watchdog")
+        probe = health_probe(store, writer)
+        what = "inbox" if writer is None else "inbox or Odoo writer"
         try:
-            if install_signal_handlers:
-                _stop_on_signals(server)
-            log.info(
-                "cloud relay %s listening on %s (store: %s)",
-                __version__,
-                settings.server.listen,
-                settings.store.url.split(":", 1)[0],
-            )
-            await server.serve(sockets=[sock])
+            async with asyncio.TaskGroup() as tasks:
+                background = [
+                    tasks.create_task(notifier.run_watchdog(probe, what=what), name="watchdog")
+                ]
+                if writer is not None:
+                    background.append(
+                        tasks.create_task(supervisor.run(writer.run), name="odoo writer")
+                    )
+                try:
+                    if install_signal_handlers:
+                        _stop_on_signals(server)
+                    log.info(
+                        "cloud relay %s listening on %s (store: %s)",
+                        __version__,
+                        settings.server.listen,
+                        settings.store.url.split(":", 1)[0],
+                    )
+                    await server.serve(sockets=[sock])
+                finally:
+                    notifier.stopping("stopping: closing the store")
+                    for task in background:
+                        task.cancel()
         finally:
-            notifier.stopping("stopping: closing the store")
-            watchdog.cancel()
-            await asyncio.gather(watchdog, return_exceptions=True)
             sock.close()
-            if writer_task is not None:
-                writer_task.cancel()
-                await asyncio.gather(writer_task, return_exceptions=True)
     log.info("cloud relay stopped")
+
+
+def supervised_stats(writer: OdooWriter, supervisor: Supervisor) -> Callable[[], WriterStats]:
+    """The writer's ``stats()`` with its supervisor's restarts."""
+
+    def stats() -> WriterStats:
+        restarts = supervisor.stats()
+        return dataclasses.replace(
+            writer.stats(), restarts=restarts.restarts, last_crash=restarts.last_crash
+        )
+
+    return stats
+
+
+def health_probe(store: InboxStore, writer: OdooWriter | None) -> Callable[[], Awaitable[bool]]:
+    """What the watchdog asks before each ping: the inbox answers and the writer (when there
+    is one) made progress or reported itself well within ``[writer] stall_seconds``."""
+
+    async def probe() -> bool:
+        if writer is not None and not writer.healthy():
+            return False
+        try:
+            await store.ping()
+        except RelayError:
+            return False
+        return True
+
+    return probe
 
 
 def _stop_on_signals(server: uvicorn.Server) -> None:

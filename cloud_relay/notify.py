@@ -13,12 +13,15 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
 #: Longest a notify datagram may block the event loop (systemd reads its socket promptly).
 SEND_TIMEOUT_SECONDS = 1.0
+
+#: Whether the program is well enough to be kept running (awaited before each watchdog ping).
+Probe = Callable[[], Awaitable[bool]]
 
 
 class Notifier:
@@ -58,18 +61,51 @@ class Notifier:
         """The relay is shutting down on purpose."""
         self.send("STOPPING=1", _status(status))
 
-    async def run_watchdog(self, status: Callable[[], str] | None = None) -> None:
-        """Ping every half ``WatchdogSec`` from the event loop, so a blocked loop misses it.
+    async def run_watchdog(
+        self,
+        probe: Probe | None = None,
+        *,
+        what: str = "health probe",
+        status: Callable[[], str] | None = None,
+    ) -> None:
+        """Ping every half ``WatchdogSec`` while ``probe`` answers True within a quarter of it.
 
-        ``status`` refreshes the unit's status line at each ping. Returns at once when no
-        watchdog is configured.
+        Runs on the event loop, so a blocked loop misses its pings too; a withheld ping lets
+        systemd restart the relay. ``status`` refreshes the unit's status line at each ping.
+        Returns at once when no watchdog is configured.
         """
         if self.watchdog_seconds is None:
             return
         interval = self.watchdog_seconds / 2
+        loop = asyncio.get_running_loop()
+        healthy = True
         while True:
-            self.send("WATCHDOG=1", *([_status(status())] if status else []))
-            await asyncio.sleep(interval)
+            started = loop.time()
+            ok = probe is None or await _answers(probe, interval / 2)
+            if ok:
+                self.send("WATCHDOG=1", *([_status(status())] if status else []))
+            else:
+                self.status(f"{what} not well: watchdog withheld")
+            if ok != healthy:
+                if ok:
+                    log.info("%s well again: watchdog pings resumed", what)
+                else:
+                    log.error(
+                        "%s not well: watchdog pings withheld, systemd restarts the relay "
+                        "after %.0f s of this",
+                        what,
+                        self.watchdog_seconds,
+                    )
+                healthy = ok
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+
+async def _answers(probe: Probe, timeout_seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await probe()
+    except TimeoutError:
+        return False
 
 
 def _status(text: str) -> str:

@@ -34,6 +34,7 @@ _STATE_CLASSES = {
     "connecting": "warn",
     "odoo unavailable": "bad",
     "odoo refuses": "bad",
+    "restarting": "bad",
 }
 
 _STYLE = """
@@ -211,6 +212,11 @@ def _status(snap: Snapshot) -> str:
         if snap.writer.odoo_version:
             rows.append(("Odoo version", escape(snap.writer.odoo_version)))
         rows.append(("Events posted", f"{snap.writer.events_posted} since start"))
+        if not snap.writer.healthy:
+            rows.append(("Progress", _span("bad", "none lately: the watchdog is withheld")))
+        if snap.writer.restarts:
+            crash = f" (last: {escape(snap.writer.last_crash)})" if snap.writer.last_crash else ""
+            rows.append(("Writer restarts", _span("bad", f"{snap.writer.restarts}{crash}")))
     if snap.counts is not None:
         counts = snap.counts
         rows.append(("Pending events", str(counts.pending)))

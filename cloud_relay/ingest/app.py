@@ -18,7 +18,12 @@ from cloud_relay.config import ServerConfig
 from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
-from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
+from cloud_relay.ingest.schemas import (
+    BATCH_OPENAPI,
+    BATCH_RESPONSES,
+    HealthResponse,
+    WriterHealth,
+)
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.store import PostingStore
 from wire.batch import BATCH_PATH
@@ -86,14 +91,26 @@ def build_app(
         responses={503: {"model": HealthResponse, "description": "The inbox is unreachable."}},
     )
     async def healthz() -> JSONResponse:
+        writer = None
+        if writer_stats is not None:
+            stats = writer_stats()
+            writer = WriterHealth(
+                state=stats.state,
+                healthy=stats.healthy,
+                restarts=stats.restarts,
+                last_crash=stats.last_crash,
+            )
         try:
             with metrics.timing("ping"):
                 await store.ping()
         except RelayError as exc:
             log.warning("health check: inbox unreachable: %s", exc, extra={"error": str(exc)})
-            body = HealthResponse(status="unavailable", version=__version__)
-            return JSONResponse(body.model_dump(), 503)
-        return JSONResponse(HealthResponse(status="ok", version=__version__).model_dump())
+            body = HealthResponse(status="unavailable", version=__version__, writer=writer)
+            return JSONResponse(
+                body.model_dump(exclude={"writer"} if writer is None else None), 503
+            )
+        body = HealthResponse(status="ok", version=__version__, writer=writer)
+        return JSONResponse(body.model_dump(exclude={"writer"} if writer is None else None))
 
     @app.get(
         "/metrics",

@@ -39,11 +39,23 @@ class InvalidResponse(_Answer):
     location: str
 
 
+class WriterHealth(_Answer):
+    """The Odoo writer of this replica, as ``/healthz`` reports it."""
+
+    state: str
+    healthy: bool
+    """Made progress or reported itself well within ``[writer] stall_seconds``."""
+    restarts: int
+    last_crash: str | None
+
+
 class HealthResponse(_Answer):
-    """``/healthz``: whether this replica can reach its inbox."""
+    """``/healthz``: whether this replica can reach its inbox, and how its Odoo writer is."""
 
     status: Literal["ok", "unavailable"]
     version: str
+    writer: WriterHealth | None = None
+    """Absent when this replica runs no Odoo writer."""
 
 
 def _error(model: type[BaseModel], description: str, **extra: Any) -> dict[str, Any]:

@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cloud_relay.config import WriterConfig
-from cloud_relay.errors import ConfigError, RejectedError, TransientError
+from cloud_relay.errors import ConfigError, RejectedError, RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
+from cloud_relay.odoo.errors import OdooError
 from cloud_relay.posting.apply import Applier, Item, merge_intent, take_step
 from cloud_relay.posting.routing import key_of_body
 from cloud_relay.posting.store import NewPosting, OrderState, PostingCounts, PostingStore
@@ -38,6 +39,8 @@ STEPS_PER_TURN = 8
 _TRANSIENT_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: Wait after Odoo refuses the credentials or the server is not a supported Odoo.
 _CONFIG_BACKOFF = 60.0
+#: Longest wait for the orders in flight to end by themselves when the writer fails.
+_DRAIN_SECONDS = 10.0
 
 Connect = Callable[[OdooConfig], Awaitable[OdooClient]]
 Clock = Callable[[], datetime]
@@ -68,6 +71,12 @@ class WriterStats:
     """Dead letters not yet replayed or discarded."""
     parked_orders: int
     """Orders Odoo refuses now."""
+    healthy: bool = True
+    """The writer made progress or reported itself well within ``[writer] stall_seconds``."""
+    restarts: int = 0
+    """Times the writer crashed (or returned) and its supervisor started it again."""
+    last_crash: str | None = None
+    """The exception of the last crash, one line."""
 
 
 class OdooWriter:
@@ -105,10 +114,19 @@ class OdooWriter:
         self._counts = PostingCounts(0, 0, 0, 0)
         self._counted_at = 0.0
         self._last_step: dict[str, float] = {}
+        self._healthy_until = time.monotonic() + config.stall_seconds
 
     def wake(self) -> None:
         """New events were stored: look now rather than at the next poll."""
         self._wake.set()
+
+    def healthy(self) -> bool:
+        """Whether the writer made progress or reported itself well lately (the watchdog asks)."""
+        return time.monotonic() < self._healthy_until
+
+    def _beat(self, busy_seconds: float = 0.0) -> None:
+        """The writer works: healthy for ``stall_seconds`` past a wait of ``busy_seconds``."""
+        self._healthy_until = time.monotonic() + busy_seconds + self._config.stall_seconds
 
     def stats(self) -> WriterStats:
         """Counters since start."""
@@ -126,14 +144,21 @@ class OdooWriter:
             self._counts.pending,
             self._counts.dead,
             self._counts.parked_orders,
+            self.healthy(),
         )
 
     async def run(self) -> None:
-        """Hold the writer lock, connect to Odoo and post, forever (cancel to stop)."""
+        """Hold the writer lock, connect to Odoo and post, forever (cancel to stop).
+
+        An error of the posting store or the inbox (a database restarting) ends the run: the
+        caller runs it under a :class:`~cloud_relay.supervisor.Supervisor`, which starts it
+        again.
+        """
         try:
             while True:
                 if not await self._store.acquire_writer_lock():
                     self._state = "standby"
+                    self._beat(self._config.poll_seconds * 5)
                     await self._sleep(self._config.poll_seconds * 5)
                     continue
                 client = await self._connected()
@@ -147,6 +172,10 @@ class OdooWriter:
                     self._odoo_version = client.server_version
                     self._client = None
                     await client.close()
+        except Exception as exc:
+            self._state = "restarting"
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await self._store.release_writer_lock()
@@ -157,10 +186,13 @@ class OdooWriter:
             return await self._connect(self._odoo)
         except ConfigError as exc:
             self._alarm("odoo refuses", exc)
+            self._beat(_CONFIG_BACKOFF)
             await self._sleep(_CONFIG_BACKOFF)
         except TransientError as exc:
             self._alarm("odoo unavailable", exc)
-            await self._sleep(self._transient_delay())
+            delay = self._transient_delay()
+            self._beat(delay)
+            await self._sleep(delay)
         return None
 
     async def _serve(self, client: OdooClient) -> None:
@@ -175,9 +207,12 @@ class OdooWriter:
                 self._wake.clear()
                 try:
                     await self.route()
+                    self._beat()
                 except TransientError as exc:
                     self._alarm("inbox unavailable", exc)
-                    await self._sleep(self._transient_delay())
+                    delay = self._transient_delay()
+                    self._beat(delay)
+                    await self._sleep(delay)
                     continue
                 if time.monotonic() - self._counted_at >= 1.0:
                     self._counts = await self._store.counts()
@@ -192,6 +227,12 @@ class OdooWriter:
                     if task.done():
                         del running[key]
                         task.result()
+        except Exception:
+            # The store failed: let the orders in flight end their step on their own (they
+            # fail at the store too) rather than cut them off inside a database call.
+            if running:
+                await asyncio.wait(running.values(), timeout=_DRAIN_SECONDS)
+            raise
         finally:
             for task in running.values():
                 task.cancel()
@@ -208,6 +249,7 @@ class OdooWriter:
         pause = self._pause_until - time.monotonic()
         if pause > 0:
             timeout = max(timeout, pause)
+        self._beat(timeout)
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait(
@@ -244,6 +286,7 @@ class OdooWriter:
                     )
                 cursor = events[-1].seq
                 added += await self._store.add_postings(gateway.gateway_id, cursor, postings)
+                self._beat()
         return added
 
     def _lingering(self) -> dict[str, float]:
@@ -286,6 +329,12 @@ class OdooWriter:
                 self._transient += 1
                 self._alarm("odoo unavailable", exc)
                 self._pause_until = time.monotonic() + self._transient_delay()
+                return
+            except RelayError as exc:
+                if not isinstance(exc, OdooError):
+                    raise  # the posting store failed, not this order: the supervisor restarts it
+                log.exception("posting %s failed unexpectedly", key)
+                await self._refused(key, state, step, exc)
                 return
             except Exception as exc:  # a bug must not stop the other orders
                 log.exception("posting %s failed unexpectedly", key)
