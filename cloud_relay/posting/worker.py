@@ -25,8 +25,8 @@ from cloud_relay.inbox.store import InboxStore
 from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.odoo.errors import OdooError
-from cloud_relay.posting.apply import Applier, Item, merge_intent, take_step
 from cloud_relay.posting.routing import key_of_body
+from cloud_relay.posting.step import Applier, Item, merge_intent, take_step
 from cloud_relay.posting.store import NewPosting, OrderState, PostingCounts, PostingStore
 
 log = logging.getLogger(__name__)
