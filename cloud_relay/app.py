@@ -21,8 +21,9 @@ from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
+from cloud_relay.posting.stats import WriterStats
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import OdooWriter, WriterStats
+from cloud_relay.posting.worker import OdooWriter
 from cloud_relay.supervisor import Supervisor
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import PostingStore
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.worker import WriterStats
+    from cloud_relay.posting.stats import WriterStats
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import AuditEntry, DeadLetter, OrderState, PostingCounts
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.worker import WriterStats
+    from cloud_relay.posting.stats import WriterStats
 
 #: Seconds between reloads of the read-only (watch) view.
 REFRESH_SECONDS = 10

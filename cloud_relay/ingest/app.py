@@ -29,7 +29,7 @@ from cloud_relay.posting.store import PostingStore
 from wire.batch import BATCH_PATH
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.worker import WriterStats
+    from cloud_relay.posting.stats import WriterStats
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cloud_relay.config import WriterConfig
@@ -25,14 +24,14 @@ from cloud_relay.inbox.store import InboxStore
 from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.odoo.errors import OdooError
-from cloud_relay.posting.routing import key_of_body
+from cloud_relay.posting.parking import refuse
+from cloud_relay.posting.routing import route_events
+from cloud_relay.posting.stats import WriterStats
 from cloud_relay.posting.step import Applier, Item, merge_intent, take_step
-from cloud_relay.posting.store import NewPosting, OrderState, PostingCounts, PostingStore
+from cloud_relay.posting.store import OrderState, PostingCounts, PostingStore
 
 log = logging.getLogger(__name__)
 
-#: Events read from the inbox per gateway per routing pass.
-ROUTE_BATCH = 2000
 #: Steps one order may take before it yields its slot to the others.
 STEPS_PER_TURN = 8
 #: Waits after Odoo is unreachable, growing to the last one.
@@ -48,35 +47,6 @@ Clock = Callable[[], datetime]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class WriterStats:
-    """What the writer did since start, for /metrics, the admin page and the demo."""
-
-    state: str
-    """``posting``, ``standby`` (another replica holds the lock), ``connecting``,
-    ``odoo unavailable`` or ``odoo refuses``."""
-    last_error: str | None
-    events_posted: int
-    steps: int
-    refusals: int
-    dead_lettered: int
-    transient_errors: int
-    odoo_calls: int
-    odoo_version: str | None
-    pending: int
-    """Events waiting to be posted (all orders), as of the last look (about once a second)."""
-    dead_letters: int
-    """Dead letters not yet replayed or discarded."""
-    parked_orders: int
-    """Orders Odoo refuses now."""
-    healthy: bool = True
-    """The writer made progress or reported itself well within ``[writer] stall_seconds``."""
-    restarts: int = 0
-    """Times the writer crashed (or returned) and its supervisor started it again."""
-    last_crash: str | None = None
-    """The exception of the last crash, one line."""
 
 
 class OdooWriter:
@@ -260,34 +230,7 @@ class OdooWriter:
 
     async def route(self) -> int:
         """Put events stored since the last pass into their order's queue; how many."""
-        cursors = await self._store.route_cursors()
-        added = 0
-        for gateway in await self._inbox.list_gateways():
-            cursor = cursors.get(gateway.gateway_id, 0)
-            while cursor < gateway.acked_seq:
-                events = await self._inbox.events_after(gateway.gateway_id, cursor, ROUTE_BATCH)
-                if not events:
-                    break
-                postings = []
-                for event in events:
-                    event_type, key = key_of_body(event.body)
-                    if key is None:
-                        continue
-                    postings.append(
-                        NewPosting(
-                            event.id,
-                            event.gateway_id,
-                            event.seq,
-                            key,
-                            event_type,
-                            event.occurred_at,
-                            event.body,
-                        )
-                    )
-                cursor = events[-1].seq
-                added += await self._store.add_postings(gateway.gateway_id, cursor, postings)
-                self._beat()
-        return added
+        return await route_events(self._inbox, self._store, on_batch=self._beat)
 
     def _lingering(self) -> dict[str, float]:
         """Orders posted less than ``linger_seconds`` ago, with the seconds left to wait."""
@@ -364,35 +307,8 @@ class OdooWriter:
         self, key: str, state: OrderState, step: list[Item], exc: BaseException
     ) -> None:
         self._refusals += 1
-        reason = str(exc) if isinstance(exc, RejectedError) else f"internal error: {exc!r}"
-        now = self._clock()
-        since = state.parked_since or now
-        patience = timedelta(seconds=self._config.patience_seconds)
-        if len(step) == 1 and state.parked and now - since >= patience:
-            item = step[0]
-            dead_id = await self._store.dead_letter(key, item.posting.pid, reason, now)
+        if await refuse(self._store, self._config, key, state, step, exc, self._clock()):
             self._dead += 1
-            log.warning(
-                "dead letter %d: %s event %s of %s refused since %s: %s",
-                dead_id,
-                item.type,
-                item.event_id,
-                key,
-                since.isoformat(),
-                reason,
-            )
-            return
-        if len(step) > 1 or not state.parked:
-            # Find the refused event: from now on this order goes one event at a time.
-            delay = 0.0 if len(step) > 1 else self._config.retry_initial_seconds
-        else:
-            growth = 2.0 ** min(state.attempts, 30)
-            delay = min(self._config.retry_max_seconds, self._config.retry_initial_seconds * growth)
-        parked = await self._store.park(key, reason, now + timedelta(seconds=delay), now)
-        if parked.attempts == 1:
-            log.warning("order %s parked: %s", key, reason)
-        else:
-            log.info("order %s still refused (attempt %d): %s", key, parked.attempts, reason)
 
     def _alarm(self, state: str, exc: BaseException) -> None:
         if self._last_error != str(exc):

@@ -20,8 +20,8 @@ from cloud_relay.inbox.store import InboxEvent, InboxStore
 from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
+from cloud_relay.posting.stats import WriterStats
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import WriterStats
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER
 from tests.cloud_relay.deadletters import Seeder, at
 from tests.cloud_relay.support import register
