@@ -15,9 +15,9 @@ import uvicorn
 from cloud_relay import __version__
 from cloud_relay.config import RelaySettings, StoreConfig
 from cloud_relay.errors import RelayError
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from cloud_relay.inbox.store import GatewayInfo, InboxStore, StoredEvent
-from cloud_relay.ingest.schemas import RETRY_AFTER_HEADER, ErrorResponse
+from cloud_relay.responses import RETRY_AFTER_HEADER, ErrorResponse
 from wire.events import GATEWAY_ID_PATTERN
 
 log = logging.getLogger(__name__)

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
+from cloud_relay.responses import RETRY_AFTER_HEADER as RETRY_AFTER_HEADER
+from cloud_relay.responses import Answer as _Answer
+from cloud_relay.responses import ErrorResponse as ErrorResponse
 from wire.events import DATA_MODELS, GATEWAY_ID_PATTERN
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AckResponse(_Answer):
     """200: the batch is stored (or already was); everything up to ``acked_seq`` is durable."""
 
     acked_seq: int
-
-
-class ErrorResponse(_Answer):
-    """A refusal, with a sentence that says why."""
-
-    error: str
 
 
 class GapResponse(_Answer):
@@ -61,13 +54,6 @@ class HealthResponse(_Answer):
 def _error(model: type[BaseModel], description: str, **extra: Any) -> dict[str, Any]:
     return {"model": model, "description": description, **extra}
 
-
-RETRY_AFTER_HEADER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying.",
-        "schema": {"type": "integer"},
-    }
-}
 
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: _error(AckResponse, "Stored, or already stored: resending is always safe."),

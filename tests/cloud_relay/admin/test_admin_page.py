@@ -15,9 +15,9 @@ import pytest
 from cloud_relay.admin.page import ACTOR_COOKIE, FLASH_COOKIE, MAX_FORM_BYTES, SESSION_COOKIE
 from cloud_relay.admin.session import AdminSessions, cross_site
 from cloud_relay.config import StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxEvent, InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.stats import WriterStats

@@ -24,9 +24,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from cloud_relay.config import StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxEvent, InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.stats import WriterStats
