@@ -406,7 +406,7 @@ async def test_the_page_shows_what_waits(relay: Relay) -> None:
     dead = page.split("id='deadletters'")[1].split("</section>")[0]
     assert "Odoo's message: Manufacturing order WH/MO/1 does not exist…" in dead
     assert "<pre>Manufacturing order WH/MO/1 does not exist\nTraceback" in dead
-    assert "&quot;order&quot;: &quot;WH/MO/1&quot;" in dead
+    assert "&#34;order&#34;: &#34;WH/MO/1&#34;" in dead  # the event JSON, escaped
     assert "Replay all" not in dead, "one dead letter has its own Replay"
     assert "No replay or discard yet." in page
 
