@@ -21,9 +21,9 @@ from cloud_relay.inbox.store import InboxStore
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
-from cloud_relay.posting.stats import WriterStats
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import OdooWriter
+from cloud_relay.posting.worker import PostingWorker
 from cloud_relay.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -147,11 +147,11 @@ async def run_relay(
         opened_store(settings.store) as store,
         opened_posting_store(settings.store) as posting,
     ):
-        writer: OdooWriter | None = None
+        writer: PostingWorker | None = None
         supervisor = Supervisor("Odoo writer")
-        writer_stats: Callable[[], WriterStats] | None = None
+        writer_stats: Callable[[], PostingStats] | None = None
         if settings.odoo is not None and settings.writer.enabled:
-            writer = OdooWriter(store, posting, settings.odoo, settings.writer)
+            writer = PostingWorker(store, posting, settings.odoo, settings.writer)
             writer_stats = supervised_stats(writer, supervisor)
         else:
             log.warning("no [odoo] section, or [writer] enabled = false: nothing goes to Odoo")
@@ -203,10 +203,10 @@ async def run_relay(
     log.info("cloud relay stopped")
 
 
-def supervised_stats(writer: OdooWriter, supervisor: Supervisor) -> Callable[[], WriterStats]:
+def supervised_stats(writer: PostingWorker, supervisor: Supervisor) -> Callable[[], PostingStats]:
     """The writer's ``stats()`` with its supervisor's restarts."""
 
-    def stats() -> WriterStats:
+    def stats() -> PostingStats:
         restarts = supervisor.stats()
         return dataclasses.replace(
             writer.stats(), restarts=restarts.restarts, last_crash=restarts.last_crash
@@ -215,7 +215,7 @@ def supervised_stats(writer: OdooWriter, supervisor: Supervisor) -> Callable[[],
     return stats
 
 
-def health_probe(store: InboxStore, writer: OdooWriter | None) -> Callable[[], Awaitable[bool]]:
+def health_probe(store: InboxStore, writer: PostingWorker | None) -> Callable[[], Awaitable[bool]]:
     """What the watchdog asks before each ping: the inbox answers and the writer (when there
     is one) made progress or reported itself well within ``[writer] stall_seconds``."""
 

@@ -29,7 +29,7 @@ from cloud_relay.posting.store import PostingStore
 from wire.batch import BATCH_PATH
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.stats import WriterStats
+    from cloud_relay.posting.stats import PostingStats
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def build_app(
     metrics: RelayMetrics | None = None,
     posting_store: PostingStore | None = None,
     on_stored: Callable[[], None] | None = None,
-    writer_stats: Callable[[], WriterStats] | None = None,
+    writer_stats: Callable[[], PostingStats] | None = None,
 ) -> FastAPI:
     """The ASGI app of one replica; the stores are opened and closed by the caller.
 

@@ -24,7 +24,7 @@ from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import AuditEntry, DeadLetter, OrderState, PostingCounts
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.stats import WriterStats
+    from cloud_relay.posting.stats import PostingStats
 
 #: Seconds between reloads of the read-only (watch) view.
 REFRESH_SECONDS = 10
@@ -95,7 +95,7 @@ class Snapshot:
     gateways: Sequence[GatewayInfo]
     last_seq_seen: Mapping[str, int] | None
     """Highest seq this replica saw per gateway; None: no metrics, so no lag column."""
-    writer: WriterStats | None
+    writer: PostingStats | None
     counts: PostingCounts | None
     parked: Sequence[OrderState] = ()
     dead: Sequence[DeadLetter] = ()

@@ -1,5 +1,5 @@
-"""What the Odoo writer reports about itself: one frozen snapshot for /metrics, /healthz, the
-admin page and the demo."""
+"""What the posting worker (the "Odoo writer") reports about itself: one frozen snapshot for
+/metrics, /healthz, the admin page and the demo."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class WriterStats:
+class PostingStats:
     """What the writer did since start, for /metrics, the admin page and the demo."""
 
     state: str

@@ -1,5 +1,10 @@
-"""The Odoo writer: routes stored events into per-order queues and posts them, orders in
+"""The posting worker: routes stored events into per-order queues and posts them, orders in
 parallel, each order strictly in order.
+
+The concept is *posting* in the code (``cloud_relay/posting``, ``PostingWorker``,
+``PostingStats``, ``tests/cloud_relay/posting``); the operator-facing names keep their word
+"writer" so nothing a deployment reads changes: the ``[writer]`` section, the
+``cloud_relay_writer_*`` metrics, ``/healthz``'s ``writer`` and the page's "Odoo writer".
 
 One replica posts at a time (the posting store's writer lock); the others stand by. Odoo being
 down pauses everything and loses nothing. Odoo refusing an order parks that order alone: it is
@@ -26,7 +31,7 @@ from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.odoo.errors import OdooError
 from cloud_relay.posting.parking import refuse
 from cloud_relay.posting.routing import route_events
-from cloud_relay.posting.stats import WriterStats
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.step import Applier, Item, merge_intent, take_step
 from cloud_relay.posting.store import OrderState, PostingCounts, PostingStore
 
@@ -49,7 +54,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class OdooWriter:
+class PostingWorker:
     """Posts the inbox's events into Odoo until cancelled."""
 
     def __init__(
@@ -98,10 +103,10 @@ class OdooWriter:
         """The writer works: healthy for ``stall_seconds`` past a wait of ``busy_seconds``."""
         self._healthy_until = time.monotonic() + busy_seconds + self._config.stall_seconds
 
-    def stats(self) -> WriterStats:
+    def stats(self) -> PostingStats:
         """Counters since start."""
         client = self._client
-        return WriterStats(
+        return PostingStats(
             self._state,
             self._last_error,
             self._posted,

@@ -31,8 +31,8 @@ from cloud_relay.inbox.postgres import PostgresInbox
 from cloud_relay.inbox.store import InboxEvent
 from cloud_relay.posting.postgres import PostgresPostingStore
 from cloud_relay.posting.store import PostingCounts
+from tests.cloud_relay.posting.harness import Plant
 from tests.cloud_relay.support import free_port
-from tests.cloud_relay.writer.harness import Plant
 from tests.e2e.odoo_rig import SandboxCredentials, SandboxProcess, production_line
 from tests.e2e.relay_fleet import ADMIN_TOKEN, RelayProcess, error_records, tail
 from tests.e2e.test_writer_kill9 import ORDERS, audit_odoo, plan_events

@@ -20,7 +20,7 @@ from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxEvent, InboxStore
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
-from cloud_relay.posting.stats import WriterStats
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER
 from tests.cloud_relay.deadletters import Seeder, at
@@ -28,7 +28,7 @@ from tests.cloud_relay.support import register
 
 BASE = "http://relay"
 ODOO_MESSAGE = "Manufacturing order WH/MO/1 does not exist\nTraceback (most recent call last): ..."
-WRITER = WriterStats(
+WRITER = PostingStats(
     state="odoo refuses",
     last_error="MO not found",
     events_posted=12,

@@ -29,7 +29,7 @@ from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxEvent, InboxStore
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
-from cloud_relay.posting.stats import WriterStats
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
 from tests.browser import PageFactory, browser_pages, screenshot
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, serve
@@ -45,7 +45,7 @@ ODOO_MESSAGE = (
 )
 WHITE, GREEN = "rgb(255, 255, 255)", "rgb(27, 127, 59)"
 PARK_REASON = "Lot L-2025-07 of product P-100 is unknown in Odoo"
-WRITER = WriterStats(
+WRITER = PostingStats(
     state="posting",
     last_error=None,
     events_posted=1234,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from cloud_relay.admin.view import Flash, Snapshot, Viewer, render_admin_page, render_notice
 from cloud_relay.inbox.store import GatewayInfo
-from cloud_relay.posting.stats import WriterStats
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import OrderState, PostingCounts
 
 NOW = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
@@ -15,7 +15,7 @@ HOSTILE = "<script>alert('x')</script>"
 
 
 def test_hostile_texts_are_escaped_everywhere() -> None:
-    writer = WriterStats(
+    writer = PostingStats(
         "odoo refuses", HOSTILE, 0, 0, 0, 0, 0, 0, HOSTILE, 0, 0, 1, restarts=1, last_crash=HOSTILE
     )
     parked = OrderState(f"mo:{HOSTILE}", {}, None, True, HOSTILE, NOW, 1, NOW, 1, NOW)

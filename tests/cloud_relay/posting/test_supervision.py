@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cloud_relay.app import health_probe, supervised_stats
 from cloud_relay.supervisor import Supervisor
-from tests.cloud_relay.writer.harness import FAST, rig
+from tests.cloud_relay.posting.harness import FAST, rig
 
 
 async def eventually(check: Callable[[], bool], what: str, within: float = 20.0) -> None:
