@@ -19,12 +19,12 @@ from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.metrics import RelayMetrics
-from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
 from cloud_relay.posting.worker import PostingWorker
-from cloud_relay.supervisor import Supervisor
+from runtime.notify import Notifier
+from runtime.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

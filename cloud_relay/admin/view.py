@@ -22,6 +22,7 @@ from cloud_relay.deadletters.service import dead_letter_dict
 from cloud_relay.inbox.store import GatewayInfo
 from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import AuditEntry, DeadLetter, OrderState, PostingCounts
+from runtime.durations import human_duration as _duration
 
 if TYPE_CHECKING:
     from cloud_relay.posting.stats import PostingStats
@@ -210,21 +211,6 @@ def _relative(moment: datetime, now: datetime) -> str:
     if abs(seconds) < 1:
         return "just now"
     return f"{_duration(seconds)} ago" if seconds > 0 else f"in {_duration(-seconds)}"
-
-
-def _duration(seconds: float) -> str:
-    """A span as a person says it: ``4 s``, ``3 min 2 s``, ``5 h 12 min``, ``2 d 3 h``."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 _TEMPLATES.filters.update(

@@ -126,7 +126,7 @@ class PostingWorker:
         """Hold the writer lock, connect to Odoo and post, forever (cancel to stop).
 
         An error of the posting store or the inbox (a database restarting) ends the run: the
-        caller runs it under a :class:`~cloud_relay.supervisor.Supervisor`, which starts it
+        caller runs it under a :class:`~runtime.supervisor.Supervisor`, which starts it
         again.
         """
         try:

@@ -15,7 +15,7 @@ import pytest
 
 from cloud_relay.app import run_relay
 from cloud_relay.config import RelaySettings
-from cloud_relay.notify import Notifier
+from runtime.notify import Notifier
 from tests.cloud_relay.support import free_port
 
 WAIT_SECONDS = 10.0
@@ -127,7 +127,7 @@ async def test_watchdog_pings_only_while_the_probe_says_well(manager: ServiceMan
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    withheld = {"STATUS": "Odoo writer not well: watchdog withheld"}
+    withheld = {"STATUS": "Odoo writer not answering: watchdog withheld"}
     ping = {"WATCHDOG": "1", "STATUS": "posting"}
     assert got == [ping, withheld, ping, withheld]
     assert released.is_set()

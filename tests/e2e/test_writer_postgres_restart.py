@@ -224,9 +224,7 @@ async def test_posting_resumes_after_postgres_restarts(
         assert await relay.stop() == 0, tail(relay.logs[-1])
         for log in relay.logs:
             # The restarts are logged as errors with their traceback: that is the point.
-            unexpected = [
-                r for r in error_records(log) if r.get("logger") != "cloud_relay.supervisor"
-            ]
+            unexpected = [r for r in error_records(log) if r.get("logger") != "runtime.supervisor"]
             assert unexpected == [], f"{log.name} holds errors {where}"
     finally:
         await relay.stop()

@@ -20,13 +20,13 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agent.backoff import Backoff
 from agent.errors import ConfigError, QueueFullError, RejectedError, TransientError
 from agent.queue.model import NewEvent
 from agent.queue.store import QueueStore
 from agent.sources.mqtt.config import MqttConfig
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.rules import RuleBook
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.backoff import Backoff
 from agent.errors import QueueFullError, TransientError
 from agent.queue.store import QueueStore
 from agent.sources.opcua import connection
 from agent.sources.opcua.config import OpcuaConfig
 from agent.sources.opcua.reading import Reading
 from agent.sources.opcua.rules import Plan, RejectedValue, RuleEngine
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cloud_relay.app import health_probe, supervised_stats
-from cloud_relay.supervisor import Supervisor
+from runtime.supervisor import Supervisor
 from tests.cloud_relay.posting.harness import FAST, rig
 
 

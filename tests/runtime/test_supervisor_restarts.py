@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from cloud_relay.supervisor import Supervisor
+from runtime.supervisor import Supervisor
 
 
 async def test_a_crashing_component_is_restarted_counted_and_logged(
@@ -25,7 +25,7 @@ async def test_a_crashing_component_is_restarted_counted_and_logged(
         await asyncio.Event().wait()
 
     supervisor = Supervisor("odoo writer", min_seconds=0.001, max_seconds=0.01)
-    with caplog.at_level(logging.ERROR, "cloud_relay.supervisor"):
+    with caplog.at_level(logging.ERROR, "runtime.supervisor"):
         task = asyncio.create_task(supervisor.run(component))
         try:
             async with asyncio.timeout(10):

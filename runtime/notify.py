@@ -1,7 +1,7 @@
 """systemd's notify protocol (sd_notify(3)), spoken directly: readiness, watchdog, status.
 
-Under ``Type=notify`` systemd counts the agent started only at ``READY=1``, and with
-``WatchdogSec=`` it restarts an agent whose ``WATCHDOG=1`` pings stop. Messages are datagrams
+Under ``Type=notify`` systemd counts a service started only at ``READY=1``, and with
+``WatchdogSec=`` it restarts one whose ``WATCHDOG=1`` pings stop. Messages are datagrams
 to the socket named in ``NOTIFY_SOCKET`` (``@name``: the abstract namespace). Without it (a
 terminal, a container) every call does nothing.
 """
@@ -48,7 +48,7 @@ class Notifier:
             log.warning("cannot notify the service manager: %s", exc, extra={"error": str(exc)})
 
     def ready(self, status: str) -> None:
-        """The agent serves: systemd finishes starting the unit."""
+        """The program serves: systemd finishes starting the unit."""
         self.send("READY=1", _status(status))
 
     def status(self, status: str) -> None:
@@ -56,7 +56,7 @@ class Notifier:
         self.send(_status(status))
 
     def stopping(self, status: str = "stopping") -> None:
-        """The agent is shutting down on purpose."""
+        """The program is shutting down on purpose."""
         self.send("STOPPING=1", _status(status))
 
     async def run_watchdog(
@@ -80,7 +80,7 @@ class Notifier:
             started = loop.time()
             ok = probe is None or await _answers(probe, interval / 2)
             if ok:
-                self.send("WATCHDOG=1", _status(status() if status else "running"))
+                self.send("WATCHDOG=1", *([_status(status())] if status else []))
             else:
                 self.status(f"{what} not answering: watchdog withheld")
             if ok != healthy:
@@ -88,7 +88,7 @@ class Notifier:
                     log.info("%s answers again: watchdog pings resumed", what)
                 else:
                     log.error(
-                        "%s not answering: watchdog pings withheld, systemd restarts the agent "
+                        "%s not answering: watchdog pings withheld, systemd restarts the service "
                         "after %.0f s of this",
                         what,
                         self.watchdog_seconds,
