@@ -39,6 +39,7 @@ _STATE_CLASSES = {
     "odoo unavailable": "bad",
     "odoo refuses": "bad",
     "restarting": "bad",
+    "store unavailable": "bad",
 }
 
 _STYLE = """

@@ -12,7 +12,8 @@ class PostingStats:
 
     state: str
     """``posting``, ``standby`` (another replica holds the lock), ``connecting``,
-    ``odoo unavailable`` or ``odoo refuses``."""
+    ``odoo unavailable``, ``odoo refuses``, ``inbox unavailable``, ``store unavailable`` (the
+    posting store failed a call) or ``restarting`` (a run crashed; its supervisor restarts it)."""
     last_error: str | None
     events_posted: int
     steps: int

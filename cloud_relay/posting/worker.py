@@ -275,7 +275,10 @@ class PostingWorker:
                 return
             except TransientError as exc:
                 self._transient += 1
-                self._alarm("odoo unavailable", exc)
+                # The posting store may be the one away (a database restarting), not Odoo.
+                self._alarm(
+                    "odoo unavailable" if isinstance(exc, OdooError) else "store unavailable", exc
+                )
                 self._pause_until = time.monotonic() + self._transient_delay()
                 return
             except RelayError as exc:

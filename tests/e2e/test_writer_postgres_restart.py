@@ -3,10 +3,11 @@
 The relay's inbox and posting store live in a private PostgreSQL cluster this test starts (and
 stops: ``pg_ctl stop -m fast`` ends every session, the writer lock's included). Events for
 20 manufacturing orders are stored into the inbox a batch at a time while the relay posts them
-into the sandbox; once some are posted and more are pending, the server restarts. Nothing
-touches the relay: it must take the writer lock again and post the rest, and at the end Odoo
-holds each event's effect exactly once. The writer's supervisor is what brings it back, so the
-test also reads its restarts from ``/healthz`` and ``/metrics``.
+into the sandbox; once some are posted and more are pending, the server stops, stays down
+until the relay has noticed (its writer, losing the lock, cannot take it again: ``/healthz``
+counts a restart of the writer), and starts again. Nothing touches the relay: it must take the
+writer lock again and post the rest, and at the end Odoo holds each event's effect exactly
+once. ``/metrics`` must count the same restarts as ``/healthz``.
 
 Sizes: ``WRITER_PG_RESTART_EVENTS`` (default 600), ``WRITER_PG_RESTARTS`` (default 2).
 """
@@ -192,7 +193,20 @@ async def test_posting_resumes_after_postgres_restarts(
                 posting_midstream, f"posting is under way before restart {restart} {where}",
                 relay, sandbox, more,
             )  # fmt: skip
-            await asyncio.to_thread(private_postgres.restart)
+            before = (await relay.health())["writer"]["restarts"]
+            await asyncio.to_thread(private_postgres.stop)
+
+            async def noticed(before: int = before) -> bool:
+                return int((await relay.health())["writer"]["restarts"]) > before
+
+            async def idle() -> None:
+                return None
+
+            await wait_until(
+                noticed, f"the relay's writer notices PostgreSQL is gone {where}",
+                relay, sandbox, idle,
+            )  # fmt: skip
+            await asyncio.to_thread(private_postgres.start)
             await wait_until_accepting(private_postgres)
 
         async def all_posted() -> bool:
