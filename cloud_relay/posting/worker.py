@@ -1,11 +1,6 @@
 """The posting worker: routes stored events into per-order queues and posts them, orders in
 parallel, each order strictly in order.
 
-The concept is *posting* in the code (``cloud_relay/posting``, ``PostingWorker``,
-``PostingStats``, ``tests/cloud_relay/posting``); the operator-facing names keep their word
-"writer" so nothing a deployment reads changes: the ``[writer]`` section, the
-``cloud_relay_writer_*`` metrics, ``/healthz``'s ``writer`` and the page's "Odoo writer".
-
 One replica posts at a time (the posting store's writer lock); the others stand by. Odoo being
 down pauses everything and loses nothing. Odoo refusing an order parks that order alone: it is
 retried with growing delays, one event at a time, for ``patience_seconds``; then the refused
@@ -29,6 +24,7 @@ from cloud_relay.inbox.store import InboxStore
 from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.odoo.errors import OdooError
+from cloud_relay.posting.linger import Linger
 from cloud_relay.posting.parking import refuse
 from cloud_relay.posting.routing import route_events
 from cloud_relay.posting.stats import PostingStats
@@ -88,7 +84,7 @@ class PostingWorker:
         self._odoo_version: str | None = None
         self._counts = PostingCounts(0, 0, 0, 0)
         self._counted_at = 0.0
-        self._last_step: dict[str, float] = {}
+        self._linger = Linger(config.linger_seconds)
         self._healthy_until = time.monotonic() + config.stall_seconds
 
     def wake(self) -> None:
@@ -194,7 +190,7 @@ class PostingWorker:
                     self._counted_at = time.monotonic()
                 free = self._config.concurrency - len(running)
                 if free > 0 and time.monotonic() >= self._pause_until:
-                    held = {*running, *self._lingering()}
+                    held = {*running, *self._linger.waiting()}
                     for key in await self._store.ready_orders(self._clock(), free, held):
                         running[key] = asyncio.create_task(self._post_order(applier, key))
                 await self._wait(running)
@@ -218,7 +214,7 @@ class PostingWorker:
         wakeup = await self._store.next_wakeup()
         if wakeup is not None:
             timeout = min(timeout, max(0.0, (wakeup - self._clock()).total_seconds()))
-        lingering = self._lingering()
+        lingering = self._linger.waiting()
         if lingering:
             timeout = min(timeout, min(lingering.values()))
         pause = self._pause_until - time.monotonic()
@@ -236,18 +232,6 @@ class PostingWorker:
     async def route(self) -> int:
         """Put events stored since the last pass into their order's queue; how many."""
         return await route_events(self._inbox, self._store, on_batch=self._beat)
-
-    def _lingering(self) -> dict[str, float]:
-        """Orders posted less than ``linger_seconds`` ago, with the seconds left to wait."""
-        linger = self._config.linger_seconds
-        if linger <= 0:
-            return {}
-        now = time.monotonic()
-        left = {key: at + linger - now for key, at in self._last_step.items()}
-        for key in [k for k, v in left.items() if v <= 0]:
-            del self._last_step[key]
-            del left[key]
-        return left
 
     async def _post_order(self, applier: Applier, key: str) -> None:
         for _ in range(STEPS_PER_TURN):
@@ -303,12 +287,8 @@ class PostingWorker:
                 self._last_error = None
             if state.parked:
                 log.info("order %s posts again after %d refused attempts", key, state.attempts)
-            if (
-                self._config.linger_seconds > 0
-                and len(step) == len(postings) < self._config.max_fold
-            ):
-                # All that was pending went: let the next events gather for one round of calls.
-                self._last_step[key] = started
+            if self._linger.seconds > 0 and len(step) == len(postings) < self._config.max_fold:
+                self._linger.hold(key, started)  # all that was pending went: let events gather
                 return
 
     async def _refused(
