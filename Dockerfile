@@ -12,6 +12,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY wire wire
+COPY runtime runtime
 COPY agent agent
 COPY cloud_relay cloud_relay
 # Every dependency ships wheels for this platform: no compiler in the image, ever.

@@ -13,12 +13,12 @@ from agent import __version__
 from agent.config import AgentSettings, check_state_dir
 from agent.errors import ConfigError
 from agent.health.server import HealthServer
-from agent.notify import Notifier
 from agent.queue.store import QueueStore
 from agent.sources import registry
 from agent.sources.selection import SourceSelection, select_sources
-from agent.supervisor import Supervisor
 from agent.uploader.uploader import Uploader
+from runtime.notify import Notifier
+from runtime.supervisor import Supervisor
 from wire.errors import WireError
 from wire.keys import key_id, load_private_key
 

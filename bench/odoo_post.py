@@ -3,7 +3,7 @@
 Run by hand: ``python3 bench/odoo_post.py [--orders 10] [--events 3000] [--rate 0]
 [--max-fold 500] [--raw-calls 500]``. Each run starts a fresh Odoo 18 sandbox in this process
 (``running_sandbox``), creates the master data as admin (a finished product, a BOLT component
-with stock, a BOM and ``--orders`` confirmed MOs), and runs ``OdooWriter`` in this process too,
+with stock, a BOM and ``--orders`` confirmed MOs), and runs ``PostingWorker`` in this process too,
 on a temporary SQLite inbox and posting store (relay defaults: durability ``power``) as the
 connector account. The events are ``production.reported`` (qty 1) and ``material.consumed``
 (BOLT qty 2), 1:1, round-robin over the orders.
@@ -58,7 +58,7 @@ from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.odoo.sandbox import FaultInjector, running_sandbox
 from cloud_relay.posting.sqlite import SqlitePostingStore
-from cloud_relay.posting.worker import OdooWriter
+from cloud_relay.posting.worker import PostingWorker
 from wire.events import format_timestamp
 from wire.ids import new_event_id
 
@@ -275,7 +275,7 @@ async def store(inbox: SqliteInbox, events: Sequence[InboxEvent]) -> None:
 
 
 async def feed(
-    inbox: SqliteInbox, writer: OdooWriter, events: Sequence[InboxEvent], rate: float
+    inbox: SqliteInbox, writer: PostingWorker, events: Sequence[InboxEvent], rate: float
 ) -> float:
     """Store events at ``rate`` per second from now, waking the writer; when the last was stored."""
     loop = asyncio.get_running_loop()
@@ -291,7 +291,7 @@ async def feed(
     return loop.time()
 
 
-async def wait_until_posted(writer: OdooWriter, task: asyncio.Task[None], count: int) -> float:
+async def wait_until_posted(writer: PostingWorker, task: asyncio.Task[None], count: int) -> float:
     """Wait until the writer has posted ``count`` events; the moment it had."""
     loop = asyncio.get_running_loop()
     while writer.stats().events_posted < count:
@@ -324,7 +324,7 @@ async def run_once(
         # Unfolded means one event a round: no waiting for company either.
         linger_seconds=args.linger if max_fold > 1 else 0.0,
     )
-    writer = OdooWriter(inbox, posting, odoo.config(), config)
+    writer = PostingWorker(inbox, posting, odoo.config(), config)
     loop = asyncio.get_running_loop()
     try:
         if args.rate <= 0:

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
 from cloud_relay import __version__
 from cloud_relay.config import RelaySettings, ServerConfig, StoreConfig
+from cloud_relay.errors import RelayError
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.ingest.slow_clients import deadline_protocol
 from cloud_relay.metrics import RelayMetrics
-from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import OdooWriter
+from cloud_relay.posting.worker import PostingWorker
+from runtime.notify import Notifier
+from runtime.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +156,17 @@ async def run_relay(
         opened_posting_store(settings.store) as posting,
         contextlib.AsyncExitStack() as stack,
     ):
-        writer: OdooWriter | None = None
+        writer: PostingWorker | None = None
+        supervisor = Supervisor("Odoo writer")
+        writer_stats: Callable[[], PostingStats] | None = None
         if settings.odoo is not None and settings.writer.enabled:
-            writer = OdooWriter(store, posting, settings.odoo, settings.writer)
+            writer = PostingWorker(store, posting, settings.odoo, settings.writer)
+            writer_stats = supervised_stats(writer, supervisor)
         else:
             log.warning("no [odoo] section, or [writer] enabled = false: nothing goes to Odoo")
         metrics = RelayMetrics()
-        if writer is not None:
-            metrics.watch_writer(writer.stats)
+        if writer_stats is not None:
+            metrics.watch_writer(writer_stats)
         app = build_app(
             store,
             settings.server,
@@ -167,7 +174,7 @@ async def run_relay(
             metrics=metrics,
             posting_store=posting,
             on_stored=writer.wake if writer is not None else None,
-            writer_stats=writer.stats if writer is not None else None,
+            writer_stats=writer_stats,
             metrics_token=settings.server.resolve_metrics_token(),
             admin_token_key="token_file" if settings.admin.token_file is not None else "token",
             writer_off="no [odoo] section" if settings.odoo is None else "[writer] enabled = false",
@@ -177,55 +184,69 @@ async def run_relay(
             on_started=lambda: notifier.ready(f"serving on {listen}"),
             on_stopping=lambda: notifier.stopping("stopping: finishing in-flight requests"),
         )
-        sock = bind_socket(listen)
-        writer_task = asyncio.create_task(writer.run()) if writer is not None else None
         bom_job = await _start_bom(settings, stack, app, store, metrics)
-        watchdog = asyncio.create_task(notifier.run_watchdog(), name="watchdog")
+        sock = bind_socket(listen)
+        probe = health_probe(store, writer)
+        what = "inbox" if writer is None else "inbox or Odoo writer"
         try:
-            if install_signal_handlers:
-                _stop_on_signals(server)
-            log.info(
-                "cloud relay %s listening on %s (store: %s)",
-                __version__,
-                settings.server.listen,
-                settings.store.url.split(":", 1)[0],
-            )
-            await server.serve(sockets=[sock])
+            async with asyncio.TaskGroup() as tasks:
+                background = [
+                    tasks.create_task(notifier.run_watchdog(probe, what=what), name="watchdog")
+                ]
+                if writer is not None:
+                    background.append(
+                        tasks.create_task(supervisor.run(writer.run), name="odoo writer")
+                    )
+                if bom_job is not None:
+                    bom_supervisor = Supervisor("BOM publishing")
+                    background.append(
+                        tasks.create_task(bom_supervisor.run(bom_job), name="bom publishing")
+                    )
+                try:
+                    if install_signal_handlers:
+                        _stop_on_signals(server)
+                    log.info(
+                        "cloud relay %s listening on %s (store: %s)",
+                        __version__,
+                        settings.server.listen,
+                        settings.store.url.split(":", 1)[0],
+                    )
+                    await server.serve(sockets=[sock])
+                finally:
+                    notifier.stopping("stopping: closing the store")
+                    for task in background:
+                        task.cancel()
         finally:
-            notifier.stopping("stopping: closing the store")
-            watchdog.cancel()
-            await asyncio.gather(watchdog, return_exceptions=True)
             sock.close()
-            if writer_task is not None:
-                writer_task.cancel()
-                await asyncio.gather(writer_task, return_exceptions=True)
-            if bom_job is not None:
-                bom_job.cancel()
-                await asyncio.gather(bom_job, return_exceptions=True)
     log.info("cloud relay stopped")
 
 
-async def _start_bom(
-    settings: RelaySettings,
-    stack: contextlib.AsyncExitStack,
-    app: FastAPI,
-    inbox: InboxStore,
-    metrics: RelayMetrics,
-) -> asyncio.Task[None] | None:
-    """``POST /v1/boms`` and the BOM publishing job (its store closed by ``stack``)."""
-    if settings.odoo is None or not settings.bom.enabled:
-        return None
-    from cloud_relay.masterdata.admin import BomAdminPage
-    from cloud_relay.masterdata.api import BomCollector, BomEndpoint, install_bom_api
-    from cloud_relay.masterdata.factory import opened_bom_store
-    from cloud_relay.masterdata.job import BomPublishingJob
+def supervised_stats(writer: PostingWorker, supervisor: Supervisor) -> Callable[[], PostingStats]:
+    """The writer's ``stats()`` with its supervisor's restarts."""
 
-    bom_store = await stack.enter_async_context(opened_bom_store(settings.store))
-    job = BomPublishingJob(bom_store, settings.odoo, settings.bom)
-    install_bom_api(app, BomEndpoint(inbox, bom_store, settings, metrics))
-    BomAdminPage(bom_store, settings.bom, settings.admin.resolve_token()).install(app)
-    metrics.registry.register(BomCollector(job.stats))
-    return asyncio.create_task(job.run(), name="bom-publishing")
+    def stats() -> PostingStats:
+        restarts = supervisor.stats()
+        return dataclasses.replace(
+            writer.stats(), restarts=restarts.restarts, last_crash=restarts.last_crash
+        )
+
+    return stats
+
+
+def health_probe(store: InboxStore, writer: PostingWorker | None) -> Callable[[], Awaitable[bool]]:
+    """What the watchdog asks before each ping: the inbox answers and the writer (when there
+    is one) made progress or reported itself well within ``[writer] stall_seconds``."""
+
+    async def probe() -> bool:
+        if writer is not None and not writer.healthy():
+            return False
+        try:
+            await store.ping()
+        except RelayError:
+            return False
+        return True
+
+    return probe
 
 
 def _stop_on_signals(server: uvicorn.Server) -> None:
@@ -239,3 +260,26 @@ def _stop_on_signals(server: uvicorn.Server) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
+
+
+async def _start_bom(
+    settings: RelaySettings,
+    stack: contextlib.AsyncExitStack,
+    app: FastAPI,
+    inbox: InboxStore,
+    metrics: RelayMetrics,
+) -> Callable[[], Awaitable[None]] | None:
+    """``POST /v1/boms``, and the BOM publishing job to run (its store closed by ``stack``)."""
+    if settings.odoo is None or not settings.bom.enabled:
+        return None
+    from cloud_relay.masterdata.admin import BomAdminPage
+    from cloud_relay.masterdata.api import BomCollector, BomEndpoint, install_bom_api
+    from cloud_relay.masterdata.factory import opened_bom_store
+    from cloud_relay.masterdata.job import BomPublishingJob
+
+    bom_store = await stack.enter_async_context(opened_bom_store(settings.store))
+    job = BomPublishingJob(bom_store, settings.odoo, settings.bom)
+    install_bom_api(app, BomEndpoint(inbox, bom_store, settings, metrics))
+    BomAdminPage(bom_store, settings.bom, settings.admin.resolve_token()).install(app)
+    metrics.registry.register(BomCollector(job.stats))
+    return job.run

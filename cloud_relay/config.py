@@ -184,6 +184,9 @@ class WriterConfig(BaseModel):
     events arriving meanwhile fold into one round (a backlog is not held back). 0: no wait."""
     poll_seconds: float = Field(default=1.0, gt=0)
     """How often the inbox is checked for events stored by other replicas."""
+    stall_seconds: float = Field(default=120.0, gt=0)
+    """The systemd watchdog is no longer fed (systemd restarts the relay) once the writer has
+    neither made progress nor reported itself well for this long (a crash loop, a hang)."""
     consume_bom_when_unreported: bool = True
     """At ``order.completed``, when no ``material.consumed`` was reported for the order, let
     Odoo consume the components by the bill of materials (otherwise none are consumed)."""

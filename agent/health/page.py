@@ -18,6 +18,7 @@ from typing import Any
 from agent.health.status import CLOCK_SKEW_WARN_SECONDS, Health, as_dict
 from agent.sources import registry
 from agent.sources.rejects import RECENT_SECONDS
+from runtime.durations import human_duration as _duration
 
 #: Seconds between the page's own reloads.
 REFRESH_SECONDS = 5
@@ -287,23 +288,6 @@ def _when(moment: datetime, now: datetime) -> str:
 def _ago(moment: datetime, now: datetime) -> str:
     seconds = (now - moment).total_seconds()
     return "just now" if seconds < 1 else f"{_duration(seconds)} ago"
-
-
-def _duration(seconds: float) -> str:
-    """A span as a person says it: ``4 s``, ``3 min 2 s``, ``5 h 12 min``, ``2 d 3 h``."""
-    if seconds < 1:
-        return "under a second"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def _size(count: int) -> str:

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, NamedTuple
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.backoff import Backoff
 from agent.errors import TransientError
 from agent.uploader.batching import BatchCollector
 from agent.uploader.body import BodyEncoder, OutgoingBatch
@@ -34,6 +33,7 @@ from agent.uploader.relay_client import (
     Unavailable,
 )
 from agent.uploader.stats import AckRate, UploaderStats
+from runtime.backoff import Backoff
 
 if TYPE_CHECKING:
     from agent.queue.store import QueueStore

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloud_relay.admin.throttle import GuessThrottle, client_of
 from cloud_relay.inbox.store import GatewayInfo, InboxStore, StoredEvent
-from cloud_relay.ingest.schemas import RETRY_AFTER_HEADER, ErrorResponse
+from cloud_relay.responses import RETRY_AFTER_HEADER, ErrorResponse
 from wire.events import GATEWAY_ID_PATTERN
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from cloud_relay.deadletters.service import (
     InvalidRequest,
     ListStatus,
 )
-from cloud_relay.ingest.schemas import ErrorResponse
 from cloud_relay.posting.store import PostingStore
+from cloud_relay.responses import ErrorResponse
 
 #: Most audit entries one request returns.
 MAX_AUDIT_ENTRIES = 1000

@@ -43,7 +43,7 @@ from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import PostingStore
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.worker import WriterStats
+    from cloud_relay.posting.stats import PostingStats
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class AdminPage:
         *,
         posting_store: PostingStore | None = None,
         metrics: RelayMetrics | None = None,
-        writer_stats: Callable[[], WriterStats] | None = None,
+        writer_stats: Callable[[], PostingStats] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         token_key: str = "token_file",
         writer_off: str = "no [odoo] section",

@@ -1,6 +1,7 @@
 """The admin page's HTML: what the relay holds and what waits on a person, in words.
 
-Plain HTML and CSS, no scripts and nothing fetched from elsewhere, like the agent's health page.
+Plain HTML and CSS, no scripts and nothing fetched from elsewhere, like the agent's health page,
+from Jinja2 templates in ``templates/`` that escape every value they are given.
 Everything shown comes from one :class:`Snapshot`; the only figure worked out here is a
 gateway's lag, from the highest seq this replica saw and the ack point in the store.
 """
@@ -11,17 +12,20 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from typing import TYPE_CHECKING, Literal
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from cloud_relay.admin.session import SESSION_MAX_AGE_SECONDS
 from cloud_relay.deadletters.service import dead_letter_dict
-from cloud_relay.inbox.store import GatewayInfo, GatewayKey
+from cloud_relay.inbox.store import GatewayInfo
 from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import AuditEntry, DeadLetter, OrderState, PostingCounts
+from runtime.durations import human_duration as _duration
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.worker import WriterStats
+    from cloud_relay.posting.stats import PostingStats
 
 #: Seconds between reloads of the read-only (watch) view.
 REFRESH_SECONDS = 10
@@ -34,6 +38,8 @@ _STATE_CLASSES = {
     "connecting": "warn",
     "odoo unavailable": "bad",
     "odoo refuses": "bad",
+    "restarting": "bad",
+    "store unavailable": "bad",
 }
 
 _STYLE = """
@@ -91,7 +97,7 @@ class Snapshot:
     gateways: Sequence[GatewayInfo]
     last_seq_seen: Mapping[str, int] | None
     """Highest seq this replica saw per gateway; None: no metrics, so no lag column."""
-    writer: WriterStats | None
+    writer: PostingStats | None
     counts: PostingCounts | None
     parked: Sequence[OrderState] = ()
     dead: Sequence[DeadLetter] = ()
@@ -111,60 +117,56 @@ class Viewer:
     flash: Flash | None = None
 
 
+_TEMPLATES = Environment(
+    loader=PackageLoader("cloud_relay.admin", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    keep_trailing_newline=False,
+)
+
+
 def render_admin_page(snap: Snapshot, viewer: Viewer) -> str:
     """The whole admin page."""
-    refresh = f"<meta http-equiv='refresh' content='{REFRESH_SECONDS}'>" if viewer.watch else ""
-    sections = [_status(snap), _gateways(snap)]
-    if snap.counts is not None:
-        sections += [_parked(snap), _dead_letters(snap, viewer), _audit(snap)]
-    return _document(
+    groups: dict[str, list[DeadLetter]] = {}
+    for letter in snap.dead:
+        groups.setdefault(letter.order_key, []).append(letter)
+    return _render(
+        "admin.html",
         _title(snap),
-        f"{_header(snap, viewer)}{_flash(viewer.flash)}{''.join(sections)}"
-        "<footer>The same as JSON behind the bearer token: <code>/v1/gateways</code>, "
-        "<code>/v1/deadletters</code>, <code>/v1/orders</code>, <code>/v1/audit</code>; "
-        "figures for Prometheus at <code>/metrics</code>.</footer>",
-        head=refresh,
+        snap=snap,
+        viewer=viewer,
+        groups=groups,
+        refresh_seconds=REFRESH_SECONDS,
+        state_classes=_STATE_CLASSES,
     )
 
 
 def render_login(message: str | None = None, *, token_key: str = "token_file") -> str:
     """The form that trades the admin token for a session."""
-    note = f"<p class='flash bad' id='flash' role='alert'>{escape(message)}</p>" if message else ""
-    return _document(
+    return _render(
+        "login.html",
         "Log in: cloud relay admin",
-        f"<section class='login'><h1>Cloud relay admin</h1>{note}"
-        f"<form method='post' action='{PAGE_PATH}/login'>"
-        "<label for='token'>Admin token</label>"
-        "<input type='password' id='token' name='token' required autocomplete='current-password'"
-        " autofocus><button type='submit'>Log in</button></form>"
-        "<p class='none'>The admin token: "
-        + (
-            "the contents of the file <code>[admin] token_file</code> names"
-            if token_key == "token_file"
-            else "the value of <code>[admin] token</code>"
-        )
-        + " in the relay's configuration; a session lasts "
-        f"{SESSION_MAX_AGE_SECONDS // 3600} hours.</p></section>",
+        message=message,
+        token_key=token_key,
+        session_hours=SESSION_MAX_AGE_SECONDS // 3600,
     )
 
 
 def render_notice(title: str, text: str, *, login_link: bool = False) -> str:
     """A page that only says why nothing more is shown (refused, not set up, unavailable)."""
-    link = f" <a href='{PAGE_PATH}/login'>Log in</a>." if login_link else ""
-    return _document(
+    return _render(
+        "notice.html",
         f"{title}: cloud relay admin",
-        f"<section class='login'><h1>{escape(title)}</h1><p id='notice'>{escape(text)}{link}</p>"
-        "</section>",
+        heading=title,
+        text=text,
+        login_link=login_link,
     )
 
 
-def _document(title: str, body: str, *, head: str = "") -> str:
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"{head}<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
-    )
+def _render(template: str, title: str, **values: object) -> str:
+    """A page from its template; every value is escaped unless the template says otherwise."""
+    page = _TEMPLATES.get_template(template)
+    return page.render(title=title, style=Markup(_STYLE), page_path=PAGE_PATH, **values)
 
 
 def _title(snap: Snapshot) -> str:
@@ -178,263 +180,11 @@ def _title(snap: Snapshot) -> str:
     return f"{', '.join(waiting) or 'Nothing waiting'}: cloud relay admin"
 
 
-def _header(snap: Snapshot, viewer: Viewer) -> str:
-    if viewer.watch:
-        mode = (
-            f"reloads every {REFRESH_SECONDS} s · <a href='{PAGE_PATH}'>Stop reloading, to act</a>"
-        )
-    else:
-        mode = (
-            f"<a href='{PAGE_PATH}' id='refresh'>Refresh</a> · "
-            f"<a href='{PAGE_PATH}?watch=1'>Watch (reloads itself, no actions)</a>"
-        )
-    logout = (
-        f"<form method='post' class='logout' action='{PAGE_PATH}/logout'>{_csrf(viewer)}"
-        "<button type='submit'>Log out</button></form>"
-    )
-    return (
-        f"<header>{logout}<h1>Cloud relay admin</h1>"
-        f"<p class='identity' id='identity'>version <b>{escape(snap.version)}</b> · "
-        f"as of {_clock(snap.now)} · {mode}</p></header>"
-    )
-
-
-def _flash(flash: Flash | None) -> str:
-    if flash is None:
-        return ""
-    return f"<p class='flash {flash.kind}' id='flash' role='status'>{escape(flash.text)}</p>"
-
-
-def _status(snap: Snapshot) -> str:
-    rows: list[tuple[str, str]] = []
-    off = f"posting to Odoo is off in this relay ({escape(snap.writer_off)})"
-    if snap.counts is None or snap.writer is None:
-        rows.append(("Odoo writer", _span("warn", off)))
-    else:
-        state = snap.writer.state
-        rows.append(("Odoo writer", _span(_STATE_CLASSES.get(state, ""), state)))
-        if snap.writer.last_error:
-            rows.append(("Last error", escape(snap.writer.last_error)))
-        if snap.writer.odoo_version:
-            rows.append(("Odoo version", escape(snap.writer.odoo_version)))
-        rows.append(("Events posted", f"{snap.writer.events_posted} since start"))
-    stored = sum(gateway.acked_seq for gateway in snap.gateways)
-    rows.append(("Stored events", f"{stored} from the gateways (telemetry is stored, not posted)"))
-    if snap.counts is not None:
-        counts = snap.counts
-        rows.append(("Posted events", f"{counts.applied} in Odoo"))
-        rows.append(("Pending events", str(counts.pending)))
-        parked = f"<a href='#parked'>{counts.parked_orders}</a>"
-        rows.append(("Parked orders", _span("warn", parked) if counts.parked_orders else "0"))
-        dead = f"<a href='#deadletters'>{counts.dead}</a>"
-        rows.append(("Dead letters", _span("bad", dead) if counts.dead else "0"))
-    rows.append(("Gateways", str(len(snap.gateways))))
-    body = "".join(f"<tr><th>{escape(label)}</th><td>{value}</td></tr>" for label, value in rows)
-    return f"<section id='status'><h2>Status</h2><table>{body}</table></section>"
-
-
-def _gateways(snap: Snapshot) -> str:
-    lag = snap.last_seq_seen is not None
-    head = ["Gateway", "Last seen", "Acked seq", *(["Lag"] if lag else []), "Keys"]
-    rows = []
-    for gateway in snap.gateways:
-        seen = "never" if gateway.last_seen_at is None else _when(gateway.last_seen_at, snap.now)
-        cells = [f"<b>{escape(gateway.gateway_id)}</b>", seen, str(gateway.acked_seq)]
-        if snap.last_seq_seen is not None:
-            cells.append(_lag(snap.last_seq_seen.get(gateway.gateway_id), gateway.acked_seq))
-        cells.append("<br>".join(_key(key) for key in gateway.keys) or "none")
-        rows.append(cells)
-    note = (
-        "<p class='none'>Lag: events this replica saw in a batch but the store has not "
-        "acknowledged.</p>"
-        if lag
-        else ""
-    )
-    return _list_section("gateways", "Gateways", head, rows, "No gateway registered yet.", note)
-
-
-def _lag(last_seen: int | None, acked: int) -> str:
-    if last_seen is None:
-        return "<span class='none'>not seen here</span>"
-    behind = max(0, last_seen - acked)
-    return _span("warn", str(behind)) if behind else "0"
-
-
-def _key(key: GatewayKey) -> str:
-    added = f"added {_clock(key.added_at)}"
-    if key.revoked_at is None:
-        return f"<code>{escape(key.key_id)}</code> <span class='none'>{added}</span>"
-    return (
-        f"<code class='revoked'>{escape(key.key_id)}</code> "
-        f"<span class='bad'>revoked {_clock(key.revoked_at)}</span>"
-    )
-
-
-def _parked(snap: Snapshot) -> str:
-    head = ["Order", "Reason", "Parked since", "Attempts", "Next attempt", "Pending events"]
-    rows = [
-        [
-            f"<b>{escape(_order(state.order_key))}</b>",
-            escape(state.park_reason or ""),
-            _when(state.parked_since, snap.now) if state.parked_since else "",
-            str(state.attempts),
-            _next_attempt(state.next_attempt_at, snap.now),
-            str(state.pending),
-        ]
-        for state in snap.parked
-    ]
-    return _list_section("parked", "Parked orders", head, rows, "No order is parked.")
-
-
-def _next_attempt(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return ""
-    return f"{_clock(moment)} (due)" if moment <= now else _when(moment, now)
-
-
-def _dead_letters(snap: Snapshot, viewer: Viewer) -> str:
-    assert snap.counts is not None
-    groups: dict[str, list[DeadLetter]] = {}
-    for letter in snap.dead:
-        groups.setdefault(letter.order_key, []).append(letter)
-    shown = len(snap.dead)
-    more = (
-        f"<p class='warn'>Showing the oldest {shown} of {snap.counts.dead}; act on these, then "
-        "refresh.</p>"
-        if snap.counts.dead > shown
-        else ""
-    )
-    if not groups:
-        body = "<p class='none'>No dead letter waits for a decision.</p>"
-    else:
-        body = more + "".join(
-            _order_group(key, letters, snap.now, viewer) for key, letters in groups.items()
-        )
-    return f"<section id='deadletters'><h2>Dead letters</h2>{body}</section>"
-
-
-def _order_group(key: str, letters: list[DeadLetter], now: datetime, viewer: Viewer) -> str:
-    name = _order(key)
-    bulk = ""
-    if len(letters) > 1 and not viewer.watch:
-        bulk = _form(
-            f"{PAGE_PATH}/orders/replay",
-            viewer,
-            f"Replay all {_plural(len(letters), 'dead letter')} of {name}",
-            f"<input type='hidden' name='order' value='{escape(key)}'>"
-            f"{_actor_input(viewer)}{_reason_input(required=False)}",
-        )
-    articles = "".join(_dead_letter(letter, now, viewer) for letter in letters)
-    return (
-        f"<div class='order' data-order='{escape(key)}'>"
-        f"<h3>Order {escape(name)} <span class='none'>({_plural(len(letters), 'dead letter')})"
-        f"</span></h3>{bulk}{articles}</div>"
-    )
-
-
-def _dead_letter(letter: DeadLetter, now: datetime, viewer: Viewer) -> str:
+def _event_json(letter: DeadLetter) -> str:
     shown = dead_letter_dict(letter)
-    rows = [
-        ("Order", escape(_order(letter.order_key))),
-        ("Event type", escape(letter.type)),
-        ("Event id", f"<code>{escape(letter.event_id)}</code>"),
-        ("From", f"{escape(letter.gateway_id)}, seq {letter.seq}"),
-        ("Dead since", _when(letter.dead_at, now)),
-        ("Failing since", _when(letter.failed_since, now)),
-        ("Attempts", str(letter.attempts)),
-    ]
-    table = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
-    event = (
-        json.dumps(shown["event"], indent=2, ensure_ascii=False)
-        if shown["event"] is not None
-        else str(shown["raw_body"])
-    )
-    actions = ""
-    if not viewer.watch:
-        base = f"{PAGE_PATH}/deadletters/{letter.id}"
-        actions = (
-            "<div class='actions'>"
-            + _form(
-                f"{base}/replay",
-                viewer,
-                "Replay",
-                f"{_actor_input(viewer)}{_reason_input(required=False)}",
-            )
-            + _form(
-                f"{base}/discard",
-                viewer,
-                "Discard",
-                f"{_actor_input(viewer)}{_reason_input(required=True)}",
-            )
-            + "</div>"
-        )
-    return (
-        f"<article class='deadletter' id='dl-{letter.id}'>"
-        f"<h4>Dead letter {letter.id}</h4><table>{table}</table>"
-        f"<details class='odoo'><summary>Odoo's message: {escape(_summary(letter.error))}"
-        f"</summary><pre>{escape(letter.error)}</pre></details>"
-        f"<details class='event'><summary>Event JSON</summary><pre>{escape(event)}</pre>"
-        f"</details>{actions}</article>"
-    )
-
-
-def _audit(snap: Snapshot) -> str:
-    head = ["When", "Who", "Action", "Dead letter", "Order", "Event", "Reason"]
-    rows = [
-        [
-            _clock(entry.at),
-            escape(entry.actor),
-            f"<b>{escape(entry.action)}</b>",
-            str(entry.dead_letter_id),
-            escape(_order(entry.order_key)),
-            f"<code>{escape(entry.event_id)}</code>",
-            escape(entry.reason or ""),
-        ]
-        for entry in snap.audit
-    ]
-    return _list_section(
-        "audit", "Audit log (newest first)", head, rows, "No replay or discard yet."
-    )
-
-
-def _list_section(
-    ident: str, title: str, head: list[str], rows: list[list[str]], empty: str, note: str = ""
-) -> str:
-    if not rows:
-        return f"<section id='{ident}'><h2>{title}</h2><p class='none'>{empty}</p></section>"
-    header = "".join(f"<th>{escape(cell)}</th>" for cell in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return (
-        f"<section id='{ident}'><h2>{title}</h2><table class='list'><thead><tr>{header}</tr>"
-        f"</thead><tbody>{body}</tbody></table>{note}</section>"
-    )
-
-
-def _form(action: str, viewer: Viewer, button: str, fields: str) -> str:
-    return (
-        f"<form method='post' class='action' action='{escape(action)}'>{_csrf(viewer)}{fields}"
-        f"<button type='submit'>{escape(button)}</button></form>"
-    )
-
-
-def _csrf(viewer: Viewer) -> str:
-    return f"<input type='hidden' name='csrf' value='{escape(viewer.csrf)}'>"
-
-
-def _actor_input(viewer: Viewer) -> str:
-    return (
-        "<label>Your name <input name='actor' required maxlength='200' size='12' "
-        f"value='{escape(viewer.actor)}'></label>"
-    )
-
-
-def _reason_input(*, required: bool) -> str:
-    if required:
-        return "<label>Reason <input name='reason' required maxlength='2000' size='24'></label>"
-    return (
-        "<label>Reason <input name='reason' maxlength='2000' size='24' "
-        "placeholder='optional'></label>"
-    )
+    if shown["event"] is None:
+        return str(shown["raw_body"])
+    return json.dumps(shown["event"], indent=2, ensure_ascii=False)
 
 
 def _order(order_key: str) -> str:
@@ -446,10 +196,6 @@ def _summary(message: str) -> str:
     if len(first) > _SUMMARY_CHARS or "\n" in message.strip():
         return first[:_SUMMARY_CHARS].rstrip() + "…"
     return first
-
-
-def _span(cls: str, html_text: str) -> str:
-    return f"<span class='{cls}'>{html_text}</span>" if cls else html_text
 
 
 def _plural(count: int, noun: str) -> str:
@@ -471,16 +217,6 @@ def _relative(moment: datetime, now: datetime) -> str:
     return f"{_duration(seconds)} ago" if seconds > 0 else f"in {_duration(-seconds)}"
 
 
-def _duration(seconds: float) -> str:
-    """A span as a person says it: ``4 s``, ``3 min 2 s``, ``5 h 12 min``, ``2 d 3 h``."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+_TEMPLATES.filters.update(
+    clock=_clock, when=_when, plural=_plural, summary=_summary, order=_order, event_json=_event_json
+)

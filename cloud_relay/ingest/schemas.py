@@ -4,26 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from cloud_relay.responses import RETRY_AFTER_HEADER as RETRY_AFTER_HEADER
+from cloud_relay.responses import Answer as _Answer
+from cloud_relay.responses import ErrorResponse as ErrorResponse
 from wire.bounds import MAX_NESTING_DEPTH, MAX_NUMBER_CHARS
 from wire.events import DATA_MODELS, GATEWAY_ID_PATTERN, MAX_SEQ
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AckResponse(_Answer):
     """200: the batch is stored (or already was); everything up to ``acked_seq`` is durable."""
 
     acked_seq: int
-
-
-class ErrorResponse(_Answer):
-    """A refusal, with a sentence that says why."""
-
-    error: str
 
 
 class GapResponse(_Answer):
@@ -48,23 +39,28 @@ class InvalidResponse(_Answer):
     location: str
 
 
+class WriterHealth(_Answer):
+    """The Odoo writer of this replica, as ``/healthz`` reports it."""
+
+    state: str
+    healthy: bool
+    """Made progress or reported itself well within ``[writer] stall_seconds``."""
+    restarts: int
+    last_crash: str | None
+
+
 class HealthResponse(_Answer):
-    """``/healthz``: whether this replica can reach its inbox."""
+    """``/healthz``: whether this replica can reach its inbox, and how its Odoo writer is."""
 
     status: Literal["ok", "unavailable"]
     version: str
+    writer: WriterHealth | None = None
+    """Absent when this replica runs no Odoo writer."""
 
 
 def _error(model: Any, description: str, **extra: Any) -> dict[str, Any]:
     return {"model": model, "description": description, **extra}
 
-
-RETRY_AFTER_HEADER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying.",
-        "schema": {"type": "integer"},
-    }
-}
 
 BATCH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: _error(AckResponse, "Stored, or already stored: resending is always safe."),

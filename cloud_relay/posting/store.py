@@ -5,7 +5,9 @@ each order keeps its ledger, the intent of a round of Odoo calls in flight and i
 order Odoo refuses waits and is retried). A posting that can never be applied becomes a *dead
 letter*, which a person replays or discards; each of those decisions is kept in the audit log.
 
-``PostingStore`` is the role; ``SqlitePostingStore`` and ``PostgresPostingStore`` implement it.
+``PostingStore`` is the whole store: the roles ``WriterLock``, ``PostingQueue`` and
+``DeadLetterBook`` together; ``SqlitePostingStore`` and ``PostgresPostingStore`` implement it,
+one module per role and backend (``queue_sqlite.py`` beside ``queue_postgres.py``).
 """
 
 from __future__ import annotations
@@ -158,14 +160,8 @@ def decode_json(text: str) -> dict[str, Any]:
     return value
 
 
-class PostingStore(Protocol):
-    """Durable state of the Odoo writer; one writer per database, readers anywhere."""
-
-    async def open(self) -> None:
-        """Connect and create or migrate the posting tables."""
-
-    async def close(self) -> None:
-        """Release connections and the writer lock."""
+class WriterLock(Protocol):
+    """One writer per database, and how far each gateway's events were routed."""
 
     async def acquire_writer_lock(self) -> bool:
         """Take the database's writer lock without waiting; True when this instance holds it."""
@@ -181,6 +177,10 @@ class PostingStore(Protocol):
 
     async def route_cursors(self) -> dict[str, int]:
         """The route cursor of every gateway routed so far."""
+
+
+class PostingQueue(Protocol):
+    """Postings queued per order key, and each order's ledger, intent and parking."""
 
     async def add_postings(
         self, gateway_id: str, through_seq: int, postings: Sequence[NewPosting]
@@ -234,6 +234,22 @@ class PostingStore(Protocol):
     async def unpark(self, order_key: str) -> None:
         """End the order's parking so it is ready at once."""
 
+    async def parked_orders(self) -> list[OrderState]:
+        """Parked orders, the longest parked first."""
+
+    async def orders(self, limit: int = 1000) -> list[OrderState]:
+        """Every order with a stored state, most recently updated first."""
+
+    async def counts(self) -> PostingCounts:
+        """Postings by state, open dead letters and parked orders."""
+
+    async def applied_effects(self, order_key: str) -> list[tuple[Posting, dict[str, Any]]]:
+        """Applied postings of the order with their effects, in pid order."""
+
+
+class DeadLetterBook(Protocol):
+    """Postings the writer gave up on, a person's replays and discards, and their audit log."""
+
     async def dead_letter(self, order_key: str, pid: int, error: str, now: datetime) -> int:
         """Move a pending posting to the dead letters and clear the order's parking; its id.
 
@@ -262,14 +278,12 @@ class PostingStore(Protocol):
     async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         """Replays and discards, newest first."""
 
-    async def parked_orders(self) -> list[OrderState]:
-        """Parked orders, the longest parked first."""
 
-    async def orders(self, limit: int = 1000) -> list[OrderState]:
-        """Every order with a stored state, most recently updated first."""
+class PostingStore(WriterLock, PostingQueue, DeadLetterBook, Protocol):
+    """Durable state of the Odoo writer; one writer per database, readers anywhere."""
 
-    async def counts(self) -> PostingCounts:
-        """Postings by state, open dead letters and parked orders."""
+    async def open(self) -> None:
+        """Connect and create or migrate the posting tables."""
 
-    async def applied_effects(self, order_key: str) -> list[tuple[Posting, dict[str, Any]]]:
-        """Applied postings of the order with their effects, in pid order."""
+    async def close(self) -> None:
+        """Release connections and the writer lock."""

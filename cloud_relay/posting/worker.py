@@ -1,4 +1,4 @@
-"""The Odoo writer: routes stored events into per-order queues and posts them, orders in
+"""The posting worker: routes stored events into per-order queues and posts them, orders in
 parallel, each order strictly in order.
 
 One replica posts at a time (the posting store's writer lock); the others stand by. Odoo being
@@ -15,29 +15,32 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cloud_relay.config import WriterConfig
-from cloud_relay.errors import ConfigError, RejectedError, TransientError
+from cloud_relay.errors import ConfigError, RejectedError, RelayError, TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.odoo.client import OdooClient
 from cloud_relay.odoo.config import OdooConfig
-from cloud_relay.posting.apply import Applier, Item, merge_intent, take_step
-from cloud_relay.posting.routing import key_of_body
-from cloud_relay.posting.store import NewPosting, OrderState, PostingCounts, PostingStore
+from cloud_relay.odoo.errors import OdooError
+from cloud_relay.posting.linger import Linger
+from cloud_relay.posting.parking import refuse
+from cloud_relay.posting.routing import route_events
+from cloud_relay.posting.stats import PostingStats
+from cloud_relay.posting.step import Applier, Item, merge_intent, take_step
+from cloud_relay.posting.store import OrderState, PostingCounts, PostingStore
 
 log = logging.getLogger(__name__)
 
-#: Events read from the inbox per gateway per routing pass.
-ROUTE_BATCH = 2000
 #: Steps one order may take before it yields its slot to the others.
 STEPS_PER_TURN = 8
 #: Waits after Odoo is unreachable, growing to the last one.
 _TRANSIENT_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: Wait after Odoo refuses the credentials or the server is not a supported Odoo.
 _CONFIG_BACKOFF = 60.0
+#: Longest wait for the orders in flight to end by themselves when the writer fails.
+_DRAIN_SECONDS = 10.0
 
 Connect = Callable[[OdooConfig], Awaitable[OdooClient]]
 Clock = Callable[[], datetime]
@@ -47,30 +50,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class WriterStats:
-    """What the writer did since start, for /metrics, the admin page and the demo."""
-
-    state: str
-    """``posting``, ``standby`` (another replica holds the lock), ``connecting``,
-    ``odoo unavailable`` or ``odoo refuses``."""
-    last_error: str | None
-    events_posted: int
-    steps: int
-    refusals: int
-    dead_lettered: int
-    transient_errors: int
-    odoo_calls: int
-    odoo_version: str | None
-    pending: int
-    """Events waiting to be posted (all orders), as of the last look (about once a second)."""
-    dead_letters: int
-    """Dead letters not yet replayed or discarded."""
-    parked_orders: int
-    """Orders Odoo refuses now."""
-
-
-class OdooWriter:
+class PostingWorker:
     """Posts the inbox's events into Odoo until cancelled."""
 
     def __init__(
@@ -104,16 +84,25 @@ class OdooWriter:
         self._odoo_version: str | None = None
         self._counts = PostingCounts(0, 0, 0, 0)
         self._counted_at = 0.0
-        self._last_step: dict[str, float] = {}
+        self._linger = Linger(config.linger_seconds)
+        self._healthy_until = time.monotonic() + config.stall_seconds
 
     def wake(self) -> None:
         """New events were stored: look now rather than at the next poll."""
         self._wake.set()
 
-    def stats(self) -> WriterStats:
+    def healthy(self) -> bool:
+        """Whether the writer made progress or reported itself well lately (the watchdog asks)."""
+        return time.monotonic() < self._healthy_until
+
+    def _beat(self, busy_seconds: float = 0.0) -> None:
+        """The writer works: healthy for ``stall_seconds`` past a wait of ``busy_seconds``."""
+        self._healthy_until = time.monotonic() + busy_seconds + self._config.stall_seconds
+
+    def stats(self) -> PostingStats:
         """Counters since start."""
         client = self._client
-        return WriterStats(
+        return PostingStats(
             self._state,
             self._last_error,
             self._posted,
@@ -126,14 +115,21 @@ class OdooWriter:
             self._counts.pending,
             self._counts.dead,
             self._counts.parked_orders,
+            self.healthy(),
         )
 
     async def run(self) -> None:
-        """Hold the writer lock, connect to Odoo and post, forever (cancel to stop)."""
+        """Hold the writer lock, connect to Odoo and post, forever (cancel to stop).
+
+        An error of the posting store or the inbox (a database restarting) ends the run: the
+        caller runs it under a :class:`~runtime.supervisor.Supervisor`, which starts it
+        again.
+        """
         try:
             while True:
                 if not await self._store.acquire_writer_lock():
                     self._state = "standby"
+                    self._beat(self._config.poll_seconds * 5)
                     await self._sleep(self._config.poll_seconds * 5)
                     continue
                 client = await self._connected()
@@ -147,6 +143,10 @@ class OdooWriter:
                     self._odoo_version = client.server_version
                     self._client = None
                     await client.close()
+        except Exception as exc:
+            self._state = "restarting"
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await self._store.release_writer_lock()
@@ -157,10 +157,13 @@ class OdooWriter:
             return await self._connect(self._odoo)
         except ConfigError as exc:
             self._alarm("odoo refuses", exc)
+            self._beat(_CONFIG_BACKOFF)
             await self._sleep(_CONFIG_BACKOFF)
         except TransientError as exc:
             self._alarm("odoo unavailable", exc)
-            await self._sleep(self._transient_delay())
+            delay = self._transient_delay()
+            self._beat(delay)
+            await self._sleep(delay)
         return None
 
     async def _serve(self, client: OdooClient) -> None:
@@ -175,16 +178,19 @@ class OdooWriter:
                 self._wake.clear()
                 try:
                     await self.route()
+                    self._beat()
                 except TransientError as exc:
                     self._alarm("inbox unavailable", exc)
-                    await self._sleep(self._transient_delay())
+                    delay = self._transient_delay()
+                    self._beat(delay)
+                    await self._sleep(delay)
                     continue
                 if time.monotonic() - self._counted_at >= 1.0:
                     self._counts = await self._store.counts()
                     self._counted_at = time.monotonic()
                 free = self._config.concurrency - len(running)
                 if free > 0 and time.monotonic() >= self._pause_until:
-                    held = {*running, *self._lingering()}
+                    held = {*running, *self._linger.waiting()}
                     for key in await self._store.ready_orders(self._clock(), free, held):
                         running[key] = asyncio.create_task(self._post_order(applier, key))
                 await self._wait(running)
@@ -192,6 +198,12 @@ class OdooWriter:
                     if task.done():
                         del running[key]
                         task.result()
+        except Exception:
+            # The store failed: let the orders in flight end their step on their own (they
+            # fail at the store too) rather than cut them off inside a database call.
+            if running:
+                await asyncio.wait(running.values(), timeout=_DRAIN_SECONDS)
+            raise
         finally:
             for task in running.values():
                 task.cancel()
@@ -202,12 +214,13 @@ class OdooWriter:
         wakeup = await self._store.next_wakeup()
         if wakeup is not None:
             timeout = min(timeout, max(0.0, (wakeup - self._clock()).total_seconds()))
-        lingering = self._lingering()
+        lingering = self._linger.waiting()
         if lingering:
             timeout = min(timeout, min(lingering.values()))
         pause = self._pause_until - time.monotonic()
         if pause > 0:
             timeout = max(timeout, pause)
+        self._beat(timeout)
         waiter = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait(
@@ -218,45 +231,7 @@ class OdooWriter:
 
     async def route(self) -> int:
         """Put events stored since the last pass into their order's queue; how many."""
-        cursors = await self._store.route_cursors()
-        added = 0
-        for gateway in await self._inbox.list_gateways():
-            cursor = cursors.get(gateway.gateway_id, 0)
-            while cursor < gateway.acked_seq:
-                events = await self._inbox.events_after(gateway.gateway_id, cursor, ROUTE_BATCH)
-                if not events:
-                    break
-                postings = []
-                for event in events:
-                    event_type, key = key_of_body(event.body)
-                    if key is None:
-                        continue
-                    postings.append(
-                        NewPosting(
-                            event.id,
-                            event.gateway_id,
-                            event.seq,
-                            key,
-                            event_type,
-                            event.occurred_at,
-                            event.body,
-                        )
-                    )
-                cursor = events[-1].seq
-                added += await self._store.add_postings(gateway.gateway_id, cursor, postings)
-        return added
-
-    def _lingering(self) -> dict[str, float]:
-        """Orders posted less than ``linger_seconds`` ago, with the seconds left to wait."""
-        linger = self._config.linger_seconds
-        if linger <= 0:
-            return {}
-        now = time.monotonic()
-        left = {key: at + linger - now for key, at in self._last_step.items()}
-        for key in [k for k, v in left.items() if v <= 0]:
-            del self._last_step[key]
-            del left[key]
-        return left
+        return await route_events(self._inbox, self._store, on_batch=self._beat)
 
     async def _post_order(self, applier: Applier, key: str) -> None:
         for _ in range(STEPS_PER_TURN):
@@ -284,8 +259,17 @@ class OdooWriter:
                 return
             except TransientError as exc:
                 self._transient += 1
-                self._alarm("odoo unavailable", exc)
+                # The posting store may be the one away (a database restarting), not Odoo.
+                self._alarm(
+                    "odoo unavailable" if isinstance(exc, OdooError) else "store unavailable", exc
+                )
                 self._pause_until = time.monotonic() + self._transient_delay()
+                return
+            except RelayError as exc:
+                if not isinstance(exc, OdooError):
+                    raise  # the posting store failed, not this order: the supervisor restarts it
+                log.exception("posting %s failed unexpectedly", key)
+                await self._refused(key, state, step, exc)
                 return
             except Exception as exc:  # a bug must not stop the other orders
                 log.exception("posting %s failed unexpectedly", key)
@@ -303,47 +287,16 @@ class OdooWriter:
                 self._last_error = None
             if state.parked:
                 log.info("order %s posts again after %d refused attempts", key, state.attempts)
-            if (
-                self._config.linger_seconds > 0
-                and len(step) == len(postings) < self._config.max_fold
-            ):
-                # All that was pending went: let the next events gather for one round of calls.
-                self._last_step[key] = started
+            if self._linger.seconds > 0 and len(step) == len(postings) < self._config.max_fold:
+                self._linger.hold(key, started)  # all that was pending went: let events gather
                 return
 
     async def _refused(
         self, key: str, state: OrderState, step: list[Item], exc: BaseException
     ) -> None:
         self._refusals += 1
-        reason = str(exc) if isinstance(exc, RejectedError) else f"internal error: {exc!r}"
-        now = self._clock()
-        since = state.parked_since or now
-        patience = timedelta(seconds=self._config.patience_seconds)
-        if len(step) == 1 and state.parked and now - since >= patience:
-            item = step[0]
-            dead_id = await self._store.dead_letter(key, item.posting.pid, reason, now)
+        if await refuse(self._store, self._config, key, state, step, exc, self._clock()):
             self._dead += 1
-            log.warning(
-                "dead letter %d: %s event %s of %s refused since %s: %s",
-                dead_id,
-                item.type,
-                item.event_id,
-                key,
-                since.isoformat(),
-                reason,
-            )
-            return
-        if len(step) > 1 or not state.parked:
-            # Find the refused event: from now on this order goes one event at a time.
-            delay = 0.0 if len(step) > 1 else self._config.retry_initial_seconds
-        else:
-            growth = 2.0 ** min(state.attempts, 30)
-            delay = min(self._config.retry_max_seconds, self._config.retry_initial_seconds * growth)
-        parked = await self._store.park(key, reason, now + timedelta(seconds=delay), now)
-        if parked.attempts == 1:
-            log.warning("order %s parked: %s", key, reason)
-        else:
-            log.info("order %s still refused (attempt %d): %s", key, parked.attempts, reason)
 
     def _alarm(self, state: str, exc: BaseException) -> None:
         if self._last_error != str(exc):

@@ -31,6 +31,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.PostgresSystemError,
     asyncpg.LockNotAvailableError,
     asyncpg.ReadOnlySQLTransactionError,
+    # asyncpg's protocol left mid-operation by a connection the server ended (a restart).
+    asyncpg.InternalClientError,
 )
 # Errors at connect time that no retry fixes.
 _MISCONFIGURED: tuple[type[BaseException], ...] = (

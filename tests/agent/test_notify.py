@@ -15,9 +15,9 @@ import pytest
 
 from agent.app import run_agent
 from agent.config import AgentSettings
-from agent.notify import Notifier
 from agent.queue.config import QueueConfig
 from agent.queue.store import QueueStore
+from runtime.notify import Notifier
 from tests.fixtures.mosquitto import free_port
 from wire.keys import write_keypair
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from agent.supervisor import Supervisor
+from runtime.supervisor import Supervisor
 
 
 async def test_crashes_are_counted_and_the_component_restarted() -> None:

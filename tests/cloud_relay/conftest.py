@@ -13,9 +13,9 @@ import pytest
 
 from cloud_relay.app import RelayServer, bind_socket, uvicorn_config
 from cloud_relay.config import ServerConfig, StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from tests.cloud_relay.support import wait_until
 from tests.fixtures.postgres import postgres_url  # noqa: F401  (fixture)

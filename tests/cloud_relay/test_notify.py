@@ -15,7 +15,7 @@ import pytest
 
 from cloud_relay.app import run_relay
 from cloud_relay.config import RelaySettings
-from cloud_relay.notify import Notifier
+from runtime.notify import Notifier
 from tests.cloud_relay.support import free_port
 
 WAIT_SECONDS = 10.0
@@ -105,3 +105,29 @@ async def test_relay_is_ready_once_it_serves_then_pings_and_stops(
     while "STOPPING" not in message:
         message = await manager.receive()
     assert message["STOPPING"] == "1"
+
+
+async def test_watchdog_pings_only_while_the_probe_says_well(manager: ServiceManager) -> None:
+    answers = iter([True, False, True])
+    released = asyncio.Event()
+
+    async def probe() -> bool:
+        answer = next(answers, None)
+        if answer is None:
+            released.set()
+            await asyncio.Event().wait()  # never answers: the probe's timeout runs out
+        return bool(answer)
+
+    notifier = Notifier(manager.environ(watchdog_usec=100_000))
+    task = asyncio.create_task(
+        notifier.run_watchdog(probe, what="Odoo writer", status=lambda: "posting")
+    )
+    try:
+        got = [await manager.receive() for _ in range(4)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    withheld = {"STATUS": "Odoo writer not answering: watchdog withheld"}
+    ping = {"WATCHDOG": "1", "STATUS": "posting"}
+    assert got == [ping, withheld, ping, withheld]
+    assert released.is_set()

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from cloud_relay.config import StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
-from cloud_relay.ingest.app import build_app
 from cloud_relay.posting.factory import open_posting_store
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, Relay, serve
 from tests.cloud_relay.support import Gateway, batch_body, upload

@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cloud_relay.config import StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
-from cloud_relay.ingest.app import build_app
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, Relay, serve
 from tests.cloud_relay.support import batch_body, register, upload
 from tests.fixtures.postgres import ADMIN_URL

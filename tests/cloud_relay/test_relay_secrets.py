@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from cloud_relay.config import MIN_ADMIN_TOKEN_CHARS, ServerConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.store import InboxStore
-from cloud_relay.ingest.app import build_app
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, Relay, StartRelay, serve
 from tests.cloud_relay.test_cli import relay_cli, write_config
 

@@ -28,7 +28,7 @@ import pytest
 
 from cloud_relay.inbox.store import InboxEvent
 from tests.cloud_relay.odoo.sandbox.scenario import Rpc, on_hand
-from tests.cloud_relay.writer.harness import Plant
+from tests.cloud_relay.posting.harness import Plant
 from tests.e2e.odoo_rig import (
     Line,
     SandboxProcess,

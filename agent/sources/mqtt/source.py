@@ -20,7 +20,6 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agent.backoff import Backoff
 from agent.errors import ConfigError, QueueFullError, RejectedError, TransientError
 from agent.queue.model import NewEvent
 from agent.queue.store import QueueStore
@@ -29,6 +28,7 @@ from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.rules import RuleBook
 from agent.sources.mqtt.takeover import TakeoverWatch
 from agent.sources.rejects import RejectLog
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

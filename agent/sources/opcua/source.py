@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.backoff import Backoff
 from agent.errors import QueueFullError, TransientError
 from agent.queue.store import QueueStore
 from agent.sources.opcua import connection
@@ -24,6 +23,7 @@ from agent.sources.opcua.config import OpcuaConfig
 from agent.sources.opcua.reading import ORDER_TARGET, Reading
 from agent.sources.opcua.rules import Plan, RejectedValue, RuleEngine
 from agent.sources.rejects import RejectLog
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agent.backoff import Backoff
 from agent.errors import QueueFullError, RejectedError, TransientError
 from agent.queue.store import QueueStore
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
@@ -40,6 +39,7 @@ from agent.sources.sparkplug.payload import (
     state_topic,
 )
 from agent.sources.sparkplug.rules import MetricRules, Plan, Rejected
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.backoff import Backoff
 from agent.health.metrics import build_registry
 from agent.health.status import assess
 from agent.queue.model import StoredEvent
@@ -27,6 +26,7 @@ from agent.uploader.relay_client import (
     retry_after_seconds,
 )
 from agent.uploader.stats import UploaderStats
+from runtime.backoff import Backoff
 from wire.batch import parse_batch
 from wire.encoding import canonical_json
 from wire.ids import new_event_id

@@ -15,20 +15,20 @@ import pytest
 from cloud_relay.admin.page import ACTOR_COOKIE, FLASH_COOKIE, MAX_FORM_BYTES, SESSION_COOKIE
 from cloud_relay.admin.session import AdminSessions, cross_site
 from cloud_relay.config import StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxEvent, InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import WriterStats
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER
 from tests.cloud_relay.deadletters import Seeder, at
 from tests.cloud_relay.support import register
 
 BASE = "http://relay"
 ODOO_MESSAGE = "Manufacturing order WH/MO/1 does not exist\nTraceback (most recent call last): ..."
-WRITER = WriterStats(
+WRITER = PostingStats(
     state="odoo refuses",
     last_error="MO not found",
     events_posted=12,
@@ -406,7 +406,7 @@ async def test_the_page_shows_what_waits(relay: Relay) -> None:
     dead = page.split("id='deadletters'")[1].split("</section>")[0]
     assert "Odoo's message: Manufacturing order WH/MO/1 does not exist…" in dead
     assert "<pre>Manufacturing order WH/MO/1 does not exist\nTraceback" in dead
-    assert "&quot;order&quot;: &quot;WH/MO/1&quot;" in dead
+    assert "&#34;order&#34;: &#34;WH/MO/1&#34;" in dead  # the event JSON, escaped
     assert "Replay all" not in dead, "one dead letter has its own Replay"
     assert "No replay or discard yet." in page
 

@@ -24,13 +24,13 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from cloud_relay.config import StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.factory import open_inbox
 from cloud_relay.inbox.store import InboxEvent, InboxStore
-from cloud_relay.ingest.app import build_app
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.factory import open_posting_store
+from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
-from cloud_relay.posting.worker import WriterStats
 from tests.browser import PageFactory, browser_pages, screenshot
 from tests.cloud_relay.conftest import ADMIN_TOKEN, TEST_SERVER, serve
 from tests.cloud_relay.deadletters import Seeder, at
@@ -45,7 +45,7 @@ ODOO_MESSAGE = (
 )
 WHITE, GREEN = "rgb(255, 255, 255)", "rgb(27, 127, 59)"
 PARK_REASON = "Lot L-2025-07 of product P-100 is unknown in Odoo"
-WRITER = WriterStats(
+WRITER = PostingStats(
     state="posting",
     last_error=None,
     events_posted=1234,

@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from cloud_relay.config import RelaySettings, StoreConfig
+from cloud_relay.http import build_app
 from cloud_relay.inbox.sqlite import SqliteInbox
-from cloud_relay.ingest.app import build_app
 from cloud_relay.masterdata.admin import BomAdminPage
 from cloud_relay.masterdata.api import BomCollector, BomEndpoint, install_bom_api
 from cloud_relay.masterdata.job import BomPublishingJob

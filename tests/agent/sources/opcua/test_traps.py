@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from agent.backoff import Backoff
 from agent.health.status import assess
 from agent.queue.config import QueueConfig
 from agent.queue.store import QueueStore
 from agent.sources.opcua.config import OpcuaConfig, OpcuaNodeRule
+from runtime.backoff import Backoff
 from tests.agent.sources.opcua.harness import (
     GATEWAY,
     make_config,

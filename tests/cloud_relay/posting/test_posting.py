@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 
 from cloud_relay.metrics import RelayMetrics
 from tests.cloud_relay.odoo.sandbox.scenario import count_stock, on_hand, storable
-from tests.cloud_relay.writer.harness import Rig, rig
+from tests.cloud_relay.posting.harness import Rig, rig
 
 pytestmark = pytest.mark.timeout(90)
 VERSIONS = pytest.mark.parametrize("version", [17, 18, 19], ids=lambda v: f"odoo{v}")

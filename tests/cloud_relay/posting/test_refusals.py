@@ -11,7 +11,7 @@ import pytest
 from cloud_relay.odoo.sandbox.faults import FaultRule
 from cloud_relay.odoo.sandbox.server import SandboxServer
 from tests.cloud_relay.odoo.sandbox.scenario import count_stock, on_hand, storable
-from tests.cloud_relay.writer.harness import FAST, Rig, eventually, needs_sandbox, rig
+from tests.cloud_relay.posting.harness import FAST, Rig, eventually, needs_sandbox, rig
 
 pytestmark = pytest.mark.timeout(90)
 VERSIONS = pytest.mark.parametrize("version", [17, 18, 19], ids=lambda v: f"odoo{v}")

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from agent.backoff import Backoff
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

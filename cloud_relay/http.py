@@ -21,13 +21,18 @@ from cloud_relay.inbox.store import InboxStore
 from cloud_relay.ingest.batches import BatchEndpoint
 from cloud_relay.ingest.guard import OperationsGuard
 from cloud_relay.ingest.probe import install_probe
-from cloud_relay.ingest.schemas import BATCH_OPENAPI, BATCH_RESPONSES, HealthResponse
+from cloud_relay.ingest.schemas import (
+    BATCH_OPENAPI,
+    BATCH_RESPONSES,
+    HealthResponse,
+    WriterHealth,
+)
 from cloud_relay.metrics import RelayMetrics
 from cloud_relay.posting.store import PostingStore
 from wire.batch import BATCH_PATH
 
 if TYPE_CHECKING:
-    from cloud_relay.posting.worker import WriterStats
+    from cloud_relay.posting.stats import PostingStats
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ def build_app(
     metrics: RelayMetrics | None = None,
     posting_store: PostingStore | None = None,
     on_stored: Callable[[], None] | None = None,
-    writer_stats: Callable[[], WriterStats] | None = None,
+    writer_stats: Callable[[], PostingStats] | None = None,
     metrics_token: str | None = None,
     admin_token_key: str = "token_file",
     writer_off: str = "no [odoo] section",
@@ -97,14 +102,26 @@ def build_app(
         responses={503: {"model": HealthResponse, "description": "The inbox is unreachable."}},
     )
     async def healthz() -> JSONResponse:
+        writer = None
+        if writer_stats is not None:
+            stats = writer_stats()
+            writer = WriterHealth(
+                state=stats.state,
+                healthy=stats.healthy,
+                restarts=stats.restarts,
+                last_crash=stats.last_crash,
+            )
         try:
             with metrics.timing("ping"):
                 await store.ping()
         except RelayError as exc:
             log.warning("health check: inbox unreachable: %s", exc, extra={"error": str(exc)})
-            body = HealthResponse(status="unavailable", version=__version__)
-            return JSONResponse(body.model_dump(), 503)
-        return JSONResponse(HealthResponse(status="ok", version=__version__).model_dump())
+            body = HealthResponse(status="unavailable", version=__version__, writer=writer)
+            return JSONResponse(
+                body.model_dump(exclude={"writer"} if writer is None else None), 503
+            )
+        body = HealthResponse(status="ok", version=__version__, writer=writer)
+        return JSONResponse(body.model_dump(exclude={"writer"} if writer is None else None))
 
     @app.get(
         "/metrics",

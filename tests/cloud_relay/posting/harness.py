@@ -31,7 +31,7 @@ from cloud_relay.inbox.store import InboxEvent
 from cloud_relay.odoo.config import OdooConfig
 from cloud_relay.odoo.sandbox import SandboxHandle, running_sandbox
 from cloud_relay.posting.sqlite import SqlitePostingStore
-from cloud_relay.posting.worker import OdooWriter
+from cloud_relay.posting.worker import PostingWorker
 from tests.cloud_relay.odoo.sandbox.scenario import (
     ADMIN_UID,
     Rpc,
@@ -99,7 +99,7 @@ class Rig:
     x: Rpc
     inbox: SqliteInbox
     store: SqlitePostingStore
-    writer: OdooWriter
+    writer: PostingWorker
     plant: Plant
     task: asyncio.Task[None] | None = None
 
@@ -249,7 +249,7 @@ async def rig(
             api_key=SecretStr(handle.api_key),
             retry_backoff_seconds=0.01,
         )
-        writer = OdooWriter(inbox, store, odoo, config)
+        writer = PostingWorker(inbox, store, odoo, config)
         r = Rig(sandbox, x, inbox, store, writer, Plant())
         if start:
             r.task = asyncio.create_task(writer.run())

@@ -1,10 +1,9 @@
 """systemd's notify protocol (sd_notify(3)), spoken directly: readiness, watchdog, status.
 
-Under ``Type=notify`` systemd counts the relay started only at ``READY=1``, and with
-``WatchdogSec=`` it restarts a relay whose ``WATCHDOG=1`` pings stop. Messages are datagrams
+Under ``Type=notify`` systemd counts a service started only at ``READY=1``, and with
+``WatchdogSec=`` it restarts one whose ``WATCHDOG=1`` pings stop. Messages are datagrams
 to the socket named in ``NOTIFY_SOCKET`` (``@name``: the abstract namespace). Without it (a
-terminal, a container) every call does nothing. The agent has its own copy of these lines:
-neither program imports the other.
+terminal, a container) every call does nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +12,14 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
 #: Longest a notify datagram may block the event loop (systemd reads its socket promptly).
 SEND_TIMEOUT_SECONDS = 1.0
+
+Probe = Callable[[], Awaitable[bool]]
 
 
 class Notifier:
@@ -44,10 +45,10 @@ class Notifier:
                 sock.settimeout(SEND_TIMEOUT_SECONDS)
                 sock.sendto("\n".join(assignments).encode(), self._address)
         except OSError as exc:
-            log.warning("cannot notify the service manager: %s", exc)
+            log.warning("cannot notify the service manager: %s", exc, extra={"error": str(exc)})
 
     def ready(self, status: str) -> None:
-        """The relay serves: systemd finishes starting the unit."""
+        """The program serves: systemd finishes starting the unit."""
         self.send("READY=1", _status(status))
 
     def status(self, status: str) -> None:
@@ -55,21 +56,53 @@ class Notifier:
         self.send(_status(status))
 
     def stopping(self, status: str = "stopping") -> None:
-        """The relay is shutting down on purpose."""
+        """The program is shutting down on purpose."""
         self.send("STOPPING=1", _status(status))
 
-    async def run_watchdog(self, status: Callable[[], str] | None = None) -> None:
-        """Ping every half ``WatchdogSec`` from the event loop, so a blocked loop misses it.
+    async def run_watchdog(
+        self,
+        probe: Probe | None = None,
+        *,
+        what: str = "health probe",
+        status: Callable[[], str] | None = None,
+    ) -> None:
+        """Ping every half ``WatchdogSec`` while ``probe`` answers True within a quarter of it.
 
-        ``status`` refreshes the unit's status line at each ping. Returns at once when no
-        watchdog is configured.
+        Runs on the event loop, so a blocked loop misses its pings too. ``status`` refreshes
+        the unit's status line at each tick. Returns at once when no watchdog is configured.
         """
         if self.watchdog_seconds is None:
             return
         interval = self.watchdog_seconds / 2
+        loop = asyncio.get_running_loop()
+        healthy = True
         while True:
-            self.send("WATCHDOG=1", *([_status(status())] if status else []))
-            await asyncio.sleep(interval)
+            started = loop.time()
+            ok = probe is None or await _answers(probe, interval / 2)
+            if ok:
+                self.send("WATCHDOG=1", *([_status(status())] if status else []))
+            else:
+                self.status(f"{what} not answering: watchdog withheld")
+            if ok != healthy:
+                if ok:
+                    log.info("%s answers again: watchdog pings resumed", what)
+                else:
+                    log.error(
+                        "%s not answering: watchdog pings withheld, systemd restarts the service "
+                        "after %.0f s of this",
+                        what,
+                        self.watchdog_seconds,
+                    )
+                healthy = ok
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+
+async def _answers(probe: Probe, timeout_seconds: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            return await probe()
+    except TimeoutError:
+        return False
 
 
 def _status(text: str) -> str:
