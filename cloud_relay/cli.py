@@ -34,7 +34,7 @@ from cloud_relay.deadletters import (
 from cloud_relay.deadletters.service import LIST_STATUSES
 from cloud_relay.errors import ConfigError, RelayError, TransientError
 from cloud_relay.inbox.store import GatewayInfo
-from cloud_relay.posting.routing import order_name
+from cloud_relay.posting.keys import order_name
 from cloud_relay.posting.store import DeadLetter, PostingStore
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2

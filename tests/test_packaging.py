@@ -61,7 +61,12 @@ def _imported_distributions(folder: Path) -> dict[str, set[str]]:
             else:
                 continue
             for top in tops:
-                if top in sys.stdlib_module_names or top in ("agent", "cloud_relay", "wire"):
+                if top in sys.stdlib_module_names or top in (
+                    "agent",
+                    "cloud_relay",
+                    "wire",
+                    "runtime",
+                ):
                     continue
                 for dist in by_module.get(top, {top}):
                     dist = PART_OF.get(dist, dist)
@@ -77,7 +82,7 @@ def _without_demo(found: dict[str, set[str]]) -> dict[str, set[str]]:
 def test_every_declared_runtime_dependency_is_imported() -> None:
     runtime = CORE | EXTRAS["agent"] | EXTRAS["relay"]
     imported: set[str] = set()
-    for folder in ("agent", "cloud_relay", "wire"):
+    for folder in ("agent", "cloud_relay", "wire", "runtime"):
         imported |= set(_imported_distributions(ROOT / folder))
     unused = runtime - imported - DECLARED_AHEAD
     assert not unused, f"declared in pyproject.toml, imported nowhere: {sorted(unused)}"
@@ -86,6 +91,7 @@ def test_every_declared_runtime_dependency_is_imported() -> None:
 def test_each_program_imports_only_what_its_install_declares() -> None:
     allowed = {
         "wire": CORE,
+        "runtime": CORE,
         "agent": CORE | EXTRAS["agent"],
         "cloud_relay": CORE | EXTRAS["relay"],
     }

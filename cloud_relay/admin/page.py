@@ -39,7 +39,7 @@ from cloud_relay.deadletters.service import DeadLetterError, InvalidRequest
 from cloud_relay.errors import TransientError
 from cloud_relay.inbox.store import InboxStore
 from cloud_relay.metrics import RelayMetrics
-from cloud_relay.posting.routing import order_name
+from cloud_relay.posting.keys import order_name
 from cloud_relay.posting.store import PostingStore
 
 if TYPE_CHECKING:

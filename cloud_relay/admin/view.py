@@ -20,7 +20,7 @@ from markupsafe import Markup
 from cloud_relay.admin.session import SESSION_MAX_AGE_SECONDS
 from cloud_relay.deadletters.service import dead_letter_dict
 from cloud_relay.inbox.store import GatewayInfo
-from cloud_relay.posting.routing import order_name
+from cloud_relay.posting.keys import order_name
 from cloud_relay.posting.store import AuditEntry, DeadLetter, OrderState, PostingCounts
 from runtime.durations import human_duration as _duration
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cloud_relay.errors import RejectedError
-from cloud_relay.posting.routing import order_name
+from cloud_relay.posting.keys import order_name
 from cloud_relay.posting.store import AuditEntry, DeadLetter, OrderState, PostingStore
 
 ListStatus = Literal["dead", "replayed", "discarded", "all"]

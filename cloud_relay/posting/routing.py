@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from cloud_relay.inbox.store import InboxStore
-from cloud_relay.posting.effects.order import order_name
 from cloud_relay.posting.effects.registry import NOT_POSTED, effect_of
+from cloud_relay.posting.keys import order_name
 from cloud_relay.posting.store import NewPosting, PostingQueue, WriterLock
 from wire.events import DATA_MODELS
 

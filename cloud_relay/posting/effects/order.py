@@ -7,6 +7,8 @@ from typing import Any
 
 from cloud_relay.odoo.errors import OdooRecordNotFound
 from cloud_relay.posting.effects.base import Odoo
+from cloud_relay.posting.keys import mo_key as mo_key
+from cloud_relay.posting.keys import order_name as order_name
 from cloud_relay.posting.ledger import OrderLedger
 from cloud_relay.posting.lookup import Refused, many2one_id
 
@@ -19,16 +21,6 @@ MO_FIELDS = (
     "qty_producing",
     "location_src_id",
 )
-
-
-def mo_key(order: str) -> str:
-    """The posting key of events on the manufacturing order named ``order``."""
-    return f"mo:{order}"
-
-
-def order_name(key: str) -> str | None:
-    """The MO name of an ``mo:`` key, else None."""
-    return key[3:] if key.startswith("mo:") else None
 
 
 async def read_order(odoo: Odoo, key: str, ledger: OrderLedger) -> dict[str, Any]:
