@@ -68,7 +68,12 @@ def commit_batch(conn: sqlite3.Connection, batch: list[Work], base: Base, now: f
 
 
 def _known_keys(conn: sqlite3.Connection, batch: list[Work]) -> set[str]:
-    keys = [ev.dedupe_key for w in batch for ev in w.events if ev.dedupe_key is not None]
+    keys = [
+        ev.dedupe_key
+        for w in batch
+        for ev, enc in zip(w.events, w.encoded, strict=True)
+        if enc is not None and ev.dedupe_key is not None
+    ]
     known: set[str] = set()
     for i in range(0, len(keys), _KEY_CHUNK):
         chunk = keys[i : i + _KEY_CHUNK]

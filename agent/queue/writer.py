@@ -18,7 +18,13 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.errors import AgentError, QueueCorruptError, QueueFullError, TransientError
+from agent.errors import (
+    AgentError,
+    QueueCorruptError,
+    QueueFullError,
+    RejectedError,
+    TransientError,
+)
 from agent.queue import schema, transactions
 from agent.queue.batchplan import Plan, Work
 from agent.queue.config import QueueConfig
@@ -26,6 +32,7 @@ from agent.queue.dbthread import SqliteThread
 from agent.queue.diskfull import DiskFullRecovery
 from agent.queue.mirror import Mirror
 from agent.queue.reserve import DiskReserve
+from agent.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +191,29 @@ class Writer:
                 self._succeed(batch, done.result(), now, prune)
             raise
         except Exception as exc:
+            if len(batch) > 1 and _is_item_specific(exc):
+                await self._commit_one_by_one(batch, exc)
+                return
             m.inflight_bytes -= estimate
             self._fail(batch, exc)
             return
         m.inflight_bytes -= estimate
         self._succeed(batch, plan, now, prune)
+
+    async def _commit_one_by_one(self, batch: list[Work], exc: Exception) -> None:
+        """A group commit failed because of what one of its calls holds: commit each alone,
+        so that only the call at fault fails."""
+        log.warning(
+            "a queue commit of %d calls failed (%s): committing them one by one", len(batch), exc
+        )
+        for i, work in enumerate(batch):
+            try:
+                await self._commit([work])
+            except BaseException:
+                rest = batch[i + 1 :]
+                self._m.inflight_bytes -= sum(w.estimate for w in rest)
+                self._fail(rest, AgentError("the queue writer was stopped"))
+                raise
 
     def _base(self, prune_dedupe: bool = False) -> transactions.Base:
         m = self._m
@@ -244,6 +269,9 @@ class Writer:
         if _is_no_space(exc):
             self._recovery.storage_full(exc)
             error = QueueFullError(f"queue storage is full: {exc}")
+        elif _is_item_specific(exc):
+            log.warning("a queue call cannot be stored: %s", exc)
+            error = RejectedError(f"cannot be stored: {type(exc).__name__}: {printable(str(exc))}")
         elif isinstance(exc, sqlite3.Error) and schema.is_damage(exc):
             log.critical(
                 "queue file %s is damaged: %s; restart the agent to move it aside", self._path, exc
@@ -317,3 +345,16 @@ def _is_no_space(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         return schema.is_full(exc)
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _is_item_specific(exc: BaseException) -> bool:
+    """Whether a failed commit failed for what a call holds, not for the file or the disk.
+
+    Binding a value SQLite cannot take (text without a UTF-8 form, a list, a huge integer) is;
+    I/O errors, a full disk, a locked or damaged file are not.
+    """
+    if isinstance(exc, sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError):
+        return True
+    if isinstance(exc, sqlite3.Error | OSError):
+        return False
+    return isinstance(exc, TypeError | ValueError | OverflowError | RecursionError)
