@@ -72,6 +72,11 @@ def _check_config(settings: AgentSettings, config_path: Path, as_json: bool) -> 
             raise ConfigError(f"{config_path}: {exc}") from exc
     if settings.mqtt.password_file is not None and not settings.mqtt.password_file.is_file():
         raise ConfigError(f"[mqtt] password_file: {settings.mqtt.password_file} is not a file")
+    from agent.queue.reserve import reserve_warning
+
+    warning = reserve_warning(settings.queue_path, settings.queue.disk_reserve_bytes)
+    if warning:
+        print(f"edge-agent: warning: {warning}", file=sys.stderr)
     if as_json:
         print(settings.model_dump_json(indent=2))
     else:

@@ -108,6 +108,7 @@ async def _open_checked(path: Path, config: QueueConfig) -> SqliteThread:
 def _prepare(conn: sqlite3.Connection, config: QueueConfig) -> None:
     schema.configure_writer(conn, config.durability, config.disk_reserve_bytes)
     schema.create_tables(conn)
+    schema.enable_incremental_vacuum(conn)
 
 
 def _load(
@@ -148,11 +149,17 @@ def _load(
         m.first_seq, m.first_created = int(first[0]), float(first[1])
         m.avg_body_bytes = max(1.0, m.bytes / max(1, m.pending()))
     (m.dedupe_rows,) = conn.execute("SELECT COUNT(*) FROM dedupe").fetchone()
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('max_bytes', ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (config.max_bytes,),
-    )
+    if meta.get("max_bytes") != config.max_bytes:
+        try:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('max_bytes', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (config.max_bytes,),
+            )
+        except sqlite3.OperationalError as exc:  # for queue-stats only: a full disk may wait
+            if not schema.is_full(exc):
+                raise
+            log.warning("cannot record max_bytes in the queue file yet: %s", exc)
     return m
 
 

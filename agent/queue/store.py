@@ -146,7 +146,7 @@ class QueueStore:
             if ev.occurred_at.tzinfo is None:
                 raise RejectedError(f"event {i}: occurred_at must carry a UTC offset")
         cfg, m = self._cfg, self._m
-        used, limit = m.used_bytes(), m.limit(cfg.max_bytes)
+        used, limit = m.used_bytes(), cfg.max_bytes
         full = m.disk_full or used >= limit
         if cfg.on_full == "reject":
             if full and events:
@@ -203,15 +203,13 @@ class QueueStore:
     def _full_reason(self) -> str:
         if self._m.disk_full:
             return f"queue storage is full: {self._m.last_error}"
-        limit = self._m.limit(self._cfg.max_bytes)
-        why = "" if limit == self._cfg.max_bytes else " (less than max_bytes since the disk filled)"
-        return f"queue is full: {self._m.used_bytes()} of {limit} bytes used{why}"
+        return f"queue is full: {self._m.used_bytes()} of {self._cfg.max_bytes} bytes used"
 
     @property
     def is_full(self) -> bool:
         """Whether an enqueue of a stock-moving event would be refused right now."""
         m = self._m
-        return m.disk_full or m.used_bytes() >= m.limit(self._cfg.max_bytes)
+        return m.disk_full or m.used_bytes() >= self._cfg.max_bytes
 
     async def wait_until_writable(self) -> None:
         """Return once enqueue would no longer be refused (acks freed space, or the disk did)."""

@@ -161,6 +161,17 @@ def ack_chunk(conn: sqlite3.Connection, end: int, everything: bool, base: Base) 
     return AckOutcome(new_bytes, int(first[0]), float(first[1]))
 
 
+def reclaim(conn: sqlite3.Connection, pages: int) -> None:
+    """Give space back to the file system: empty the WAL, return up to ``pages`` free pages.
+
+    The incremental vacuum moves pages through the WAL, so it is bounded, and the WAL is
+    emptied again after it.
+    """
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
 def probe(conn: sqlite3.Connection, size: int) -> None:
     """Commit ``size`` bytes and free them again: raises SQLITE_FULL while the disk is full.
 

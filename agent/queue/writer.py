@@ -70,7 +70,7 @@ class Writer:
         self._wake = asyncio.Event()
         self._batch_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._recovery = DiskFullRecovery(db, self._lock, config, mirror, reserve, notify)
+        self._recovery = DiskFullRecovery(db, self._lock, path, config, mirror, reserve, notify)
         self._closing = False
         self._dead: AgentError | None = None
         self._last_commit_end = float("-inf")
@@ -260,7 +260,7 @@ class Writer:
         if plan.seq_ceiling is not None:
             m.seq_ceiling = plan.seq_ceiling
         m.commits += 1
-        if not m.disk_full and m.capacity_bytes is None:
+        if not m.disk_full:
             m.last_error = None
 
     def _fail(self, batch: list[Work], exc: Exception) -> None:
@@ -325,16 +325,33 @@ class Writer:
                 else:
                     chunk = max(1, int(self._ack_chunk_bytes / max(1.0, m.avg_body_bytes)))
                     end = min(seq, m.acked_seq + chunk)
-                try:
-                    out = await self._db.run(transactions.ack_chunk, end, end == last, self._base())
-                except sqlite3.Error as exc:
-                    if _is_no_space(exc):
-                        self._recovery.storage_full(exc)
-                    raise TransientError(f"cannot record the ack through seq {end}: {exc}") from exc
+                out = await self._ack_chunk(end, end == last)
                 m.acked_seq, m.bytes = end, out.bytes
                 m.first_seq, m.first_created = out.first_seq, out.first_created
+                if self._recovery.tight():
+                    await self._recovery.reclaim()
             self._notify()
         self._recovery.poke()
+
+    async def _ack_chunk(self, end: int, everything: bool) -> transactions.AckOutcome:
+        """One ack transaction; without disk space, again with the reserve given to it."""
+        try:
+            return await self._db.run(transactions.ack_chunk, end, everything, self._base())
+        except sqlite3.Error as exc:
+            if not _is_no_space(exc):
+                raise TransientError(f"cannot record the ack through seq {end}: {exc}") from exc
+            self._recovery.storage_full(exc)
+            released = self._recovery.release_reserve()
+            await self._recovery.reclaim()
+            log.warning(
+                "no disk space to record an ack: retrying with %s",
+                "the reserve released" if released else "what the WAL gave back",
+                extra={"seq": end},
+            )
+        try:
+            return await self._db.run(transactions.ack_chunk, end, everything, self._base())
+        except sqlite3.Error as exc:
+            raise TransientError(f"cannot record the ack through seq {end}: {exc}") from exc
 
 
 def _answer(conn: sqlite3.Connection) -> None:
