@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.queue import transactions
+from agent.queue import schema, transactions
 from agent.queue.config import QueueConfig
 from agent.queue.dbthread import SqliteThread
 from agent.queue.mirror import Mirror
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Bytes the test write commits (and frees again) to see whether writes succeed.
 PROBE_BYTES = 64 * 1024
+#: Dedupe keys kept (the newest) when the disk stays full after acks gave back what they could.
+DEDUPE_KEYS_KEPT_WHEN_FULL = 1000
 #: Free pages one reclaim step returns to the file system, at least (a quarter of the reserve).
 _VACUUM_MIN_PAGES = 64
 _PAGE_BYTES = 4096
@@ -101,10 +103,22 @@ class DiskFullRecovery:
         except OSError:
             return True
 
-    async def reclaim(self) -> None:
-        """Give free space back to the file system; the caller holds the writer's lock."""
+    async def reclaim(self, only_freed: bool = False) -> None:
+        """Give free space back to the file system; the caller holds the writer's lock.
+
+        A checkpoint may need the file to grow (the WAL holds pages beyond its end): without
+        room for that, the reserve is released for it.
+        """
         try:
-            await self._db.run(transactions.reclaim, self._vacuum_pages)
+            await self._db.run(transactions.reclaim, self._vacuum_pages, only_freed)
+        except sqlite3.Error as exc:
+            if not (schema.is_full(exc) and self._reserve.release()):
+                log.debug("cannot give queue space back yet: %s", exc)
+                return
+        else:
+            return
+        try:
+            await self._db.run(transactions.reclaim, self._vacuum_pages, only_freed)
         except sqlite3.Error as exc:
             log.debug("cannot give queue space back yet: %s", exc)
 
@@ -136,9 +150,10 @@ class DiskFullRecovery:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):
                     await self._poke.wait()
-            async with self._lock:
-                await self.reclaim()
+            async with self._lock:  # go on returning what acks freed, a step at a time
+                await self.reclaim(only_freed=True)
             if not await asyncio.to_thread(self._room_to_resume):
+                await self._forget_acked_keys()
                 continue
             async with self._lock:
                 if not await self._probe():
@@ -148,6 +163,31 @@ class DiskFullRecovery:
             m.last_error = None
             await asyncio.to_thread(self._marker.unlink, missing_ok=True)
             self._notify()
+
+    async def _forget_acked_keys(self) -> None:
+        """Still no room: drop dedupe keys of events the relay holds (all but the newest).
+
+        On a small disk the keys can outgrow what acks give back; those of acknowledged
+        events guard only against a publisher sending the same message again much later.
+        """
+        m = self._m
+        if m.dedupe_rows <= DEDUPE_KEYS_KEPT_WHEN_FULL:
+            log.debug("no dedupe keys to forget: %d kept", m.dedupe_rows)
+            return
+        async with self._lock:
+            try:
+                left = await self._db.run(
+                    transactions.forget_acked_keys, m.acked_seq, DEDUPE_KEYS_KEPT_WHEN_FULL
+                )
+            except sqlite3.Error as exc:
+                log.debug("cannot forget dedupe keys yet: %s", exc)
+                return
+        if left < m.dedupe_rows:
+            log.warning(
+                "the disk is full: forgot %d dedupe keys of acknowledged events to make room",
+                m.dedupe_rows - left,
+            )
+        m.dedupe_rows = left
 
     def _resume_bytes(self) -> int:
         """Free space (beside the reserve) wanted before ingest resumes: the hysteresis."""

@@ -7,7 +7,8 @@ started again, then the relay (a real ``cloud_relay run`` process) comes up: as 
 acknowledges, the queue must give its space back, ingest must resume without flapping, and in
 the end the relay holds every message the broker accepted exactly once.
 
-Size: ``DISK_FULL_MESSAGES`` (default 12,000: about three times what the disk holds).
+Size: ``DISK_FULL_MESSAGES`` (default 20,000: several times what the disk holds, so that the
+queue fills it more than once and its dedupe keys take a good share of it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tests.e2e.relay_fleet import RelayProcess, run_module, spawn_run, stop_proc
 from tests.fixtures.mosquitto import Mosquitto, mosquitto, publish_qos1  # noqa: F401  (fixture)
 from wire.keys import write_keypair
 
-MESSAGES = int(os.environ.get("DISK_FULL_MESSAGES", "12000"))
+MESSAGES = int(os.environ.get("DISK_FULL_MESSAGES", "20000"))
 GATEWAY_ID = "gw-disk"
 TOPIC = "plant/line1/produced"
 DISK = "4m"

@@ -9,6 +9,7 @@ much of the disk.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from agent.cli import main
 from agent.errors import QueueFullError
+from agent.queue.diskfull import DEDUPE_KEYS_KEPT_WHEN_FULL
 from agent.queue.model import NewEvent
 from agent.queue.stats_reader import read_queue_stats
 
@@ -96,3 +98,22 @@ def test_check_config_warns_about_a_reserve_large_against_free_space(
         assert main(["check-config", "--config", str(config)]) == 0
         err = capsys.readouterr().err
         assert ("warning: [queue] disk_reserve_bytes" in err) is warned, err
+
+
+async def test_dedupe_keys_that_outgrow_the_disk_give_way_to_new_events(
+    open_store: OpenStore, make_event: MakeEvent, tiny_disk: Path
+) -> None:
+    path = tiny_disk / "queue.db"
+    store = await open_store(path, full_probe_interval_seconds=0.05, disk_reserve_bytes=RESERVE)
+    seqs: list[int] = []
+    with pytest.raises(QueueFullError, match="storage is full"):
+        for i in range(100_000):  # keys far bigger than events: they fill the disk
+            batch = [make_event(i, dedupe_key=f"{i}-{n}-" + "k" * 300) for n in range(20)]
+            seqs += [r.seq for r in await store.enqueue(batch)]
+    await store.ack_through(seqs[-1])
+    await asyncio.wait_for(store.wait_until_writable(), 20)
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        (keys,) = db.execute("SELECT COUNT(*) FROM dedupe").fetchone()
+    assert keys <= DEDUPE_KEYS_KEPT_WHEN_FULL < len(seqs)
+    (dup,) = await store.enqueue([make_event(dedupe_key=f"{len(seqs) // 20 - 1}-19-" + "k" * 300)])
+    assert dup.duplicate  # the newest keys are still known
