@@ -12,7 +12,12 @@ import asyncio
 import json
 import os
 from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+from agent.errors import RejectedError
+from agent.queue.config import QueueConfig
 from agent.queue.store import QueueStore
 from agent.sources.mqtt.source import MqttSource
 from tests.agent.sources.mqtt.conftest import (
@@ -21,6 +26,7 @@ from tests.agent.sources.mqtt.conftest import (
     produced,
     publish,
     queued_events,
+    running,
     wait_until,
 )
 from tests.fixtures.mosquitto import Mosquitto
@@ -91,3 +97,39 @@ async def test_surrogate_payloads_are_rejects_and_every_valid_message_is_queued_
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class RefusingQueue(QueueStore):
+    """The real queue, refusing (as a failed commit would) the first call of several events."""
+
+    refused = 0
+    calls: list[int]
+
+    async def enqueue(
+        self, events: Any, state: Mapping[str, str] | None = None, **options: Any
+    ) -> Any:
+        if len(events) > 1 and not self.refused:
+            self.refused = len(events)
+            raise RejectedError("cannot be stored: something in the call")
+        if events:
+            self.calls.append(len(events))
+        return await super().enqueue(events, state, **options)
+
+
+async def test_a_chunk_the_queue_refuses_whole_is_queued_one_by_one(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    queue = await RefusingQueue.open(tmp_path / "q.db", "gw-test", QueueConfig())
+    assert isinstance(queue, RefusingQueue)
+    queue.calls = []
+    try:
+        source = MqttSource(mqtt_config(mosquitto), queue, "edge-split")
+        async with running(source):
+            await publish(mosquitto, [produced(TOPIC, f"s-{i}") for i in range(30)])
+            await wait_until(lambda: source.stats().queued == 30, "all 30 queued")
+        assert queue.refused > 1
+        assert queue.calls[: queue.refused] == [1] * queue.refused  # the refused chunk, alone
+        assert source.stats().rejected == 0
+        assert len(await queued_events(queue)) == 30
+    finally:
+        await queue.close()
