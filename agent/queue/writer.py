@@ -173,6 +173,10 @@ class Writer:
 
     async def _commit(self, batch: list[Work]) -> None:
         """Write ``batch`` in one transaction and resolve its callers after COMMIT."""
+        if self._m.disk_full:
+            batch = self._hold_back(batch)
+            if not batch:
+                return
         now = time.time()
         estimate = sum(w.estimate for w in batch)
         m = self._m
@@ -199,6 +203,21 @@ class Writer:
             return
         m.inflight_bytes -= estimate
         self._succeed(batch, plan, now, prune)
+
+    def _hold_back(self, batch: list[Work]) -> list[Work]:
+        """Refuse the events and state of calls admitted before the disk filled: the room
+        left (the released reserve) is for acks. Returns the calls that may still go."""
+        error = QueueFullError(f"queue storage is full: {self._m.last_error}")
+        rest = []
+        for work in batch:
+            if work.events or work.state:
+                self._m.inflight_bytes -= work.estimate
+                if not work.future.done():
+                    work.future.set_exception(error)
+            else:
+                rest.append(work)
+        self._notify()
+        return rest
 
     async def _commit_one_by_one(self, batch: list[Work], exc: Exception) -> None:
         """A group commit failed because of what one of its calls holds: commit each alone,
