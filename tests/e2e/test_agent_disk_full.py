@@ -14,6 +14,7 @@ queue fills it more than once and its dedupe keys take a good share of it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -131,9 +132,12 @@ def stored_lots(inbox: Path) -> Counter[str]:
     """The ``lot`` of every event the relay stored for the gateway (one per MQTT message)."""
     if not inbox.exists():
         return Counter()
-    with sqlite3.connect(f"file:{inbox}?mode=ro", uri=True) as db:
-        rows = db.execute("SELECT body FROM events WHERE gateway_id = ?", (GATEWAY_ID,))
-        return Counter(json.loads(body)["data"]["lot"] for (body,) in rows)
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{inbox}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT body FROM events WHERE gateway_id = ?", (GATEWAY_ID,))
+            return Counter(json.loads(body)["data"]["lot"] for (body,) in rows)
+    except sqlite3.OperationalError:  # the relay is still creating its tables: look again
+        return Counter()
 
 
 @pytest.mark.slow
