@@ -16,15 +16,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agent.backoff import Backoff
-from agent.errors import ConfigError, QueueFullError, RejectedError, TransientError
+from agent.errors import QueueFullError, RejectedError, TransientError
 from agent.queue.model import EnqueueResult, NewEvent
 from agent.queue.store import QueueStore
 from agent.sources.mqtt.config import MqttConfig
+from agent.sources.mqtt.credentials import read_password, tls_context
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.rules import RuleBook
 from agent.text import printable
@@ -85,8 +85,8 @@ class MqttSource:
         self._options = LinkOptions(
             client_id=client_id,
             username=config.username,
-            password=_read_password(config),
-            tls=_tls_context(config),
+            password=read_password(config),
+            tls=tls_context(config),
             tls_insecure=bool(config.tls and config.tls.insecure_skip_verify),
         )
         self._link: MqttLink | None = None
@@ -395,43 +395,3 @@ class MqttSource:
             shed=self._shed,
             broker=f"{self._cfg.host}:{self._cfg.port}",
         )
-
-
-def _read_password(config: MqttConfig) -> str | None:
-    if config.password_file is None:
-        return None
-    try:
-        text = config.password_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"[mqtt] password_file: cannot read {config.password_file}: {exc}"
-        ) from exc
-    return text.rstrip("\r\n")
-
-
-def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
-    tls = config.tls
-    if tls is None:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-        if tls.cert_file is not None:
-            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"[mqtt.tls]: {exc}") from exc
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.sslsocket_class = _ClosingSSLSocket
-    return context
-
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """Closes itself when the handshake fails: paho would otherwise leave the socket open."""
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
