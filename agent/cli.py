@@ -86,6 +86,11 @@ def _check_config(settings: AgentSettings, config_path: Path, as_json: bool) -> 
                 source_plan.kind.check(source_plan.config)
             except ConfigError as exc:
                 raise ConfigError(f"{config_path}: {exc}") from exc
+    from agent.queue.reserve import reserve_warning
+
+    warning = reserve_warning(settings.queue_path, settings.queue.disk_reserve_bytes)
+    if warning:
+        print(f"edge-agent: warning: {warning}", file=sys.stderr)
     if as_json:
         print(settings.model_dump_json(indent=2))
     else:

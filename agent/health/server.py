@@ -21,6 +21,7 @@ from agent.health.config import HealthConfig
 from agent.health.metrics import build_registry
 from agent.health.page import render_page
 from agent.health.status import as_dict, assess
+from agent.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def build_app(
             body["components"] = {name: as_dict(s) for name, s in stats.items()}
             if disabled:
                 body["disabled_sources"] = disabled
-        return JSONResponse(body, status_code=503 if health.status == "red" else 200)
+        return JSONResponse(_printable(body), status_code=503 if health.status == "red" else 200)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -78,7 +79,7 @@ def build_app(
     async def page(request: Request) -> Response:
         stats = {name: provider() for name, provider in providers.items()}
         html = render_page(assess(stats), stats, identity, datetime.now(UTC), disabled)
-        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(printable(html), headers={"Cache-Control": "no-store"})
 
     return Starlette(
         routes=[
@@ -87,6 +88,17 @@ def build_app(
             Route("/metrics", guarded(metrics)),
         ]
     )
+
+
+def _printable(value: Any) -> Any:
+    """A JSON-ready value with every string printable: figures may quote received text."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable(v) for k, v in value.items()}
+    return value
 
 
 class HealthServer:

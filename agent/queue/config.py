@@ -32,7 +32,7 @@ class QueueConfig(BaseModel):
     dedupe_keys_kept: int = Field(default=100_000, ge=100)
     """Source dedupe keys remembered, newest first."""
     disk_reserve_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
-    """Disk space held in ``<queue>.reserve`` and released when the disk fills, so acks can
-    still be written and the queue drains; 0 turns it off."""
+    """Disk space held in ``<queue>.reserve`` and released when an ack finds the disk full, so
+    it can still be written and the queue drains; 0 turns it off."""
     full_probe_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     """After the disk filled up, how often a small write checks whether space has returned."""

@@ -19,7 +19,6 @@ class Mirror:
     avg_body_bytes: float = 256.0
     dedupe_rows: int = 0
     disk_full: bool = False
-    capacity_bytes: int | None = None
     last_error: str | None = None
     enqueued: int = 0
     duplicates: int = 0
@@ -32,12 +31,6 @@ class Mirror:
         if self.first_seq is None:
             return 0
         return self.next_seq - self.first_seq
-
-    def limit(self, max_bytes: int) -> int:
-        """The byte limit in force: ``max_bytes``, or less while the disk has proved smaller."""
-        if self.capacity_bytes is None:
-            return max_bytes
-        return min(max_bytes, self.capacity_bytes)
 
     def used_bytes(self) -> int:
         """Queued bytes plus the estimate for calls waiting for their commit."""

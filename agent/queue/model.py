@@ -25,11 +25,13 @@ class NewEvent:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueResult:
-    """What became of one :class:`NewEvent`: queued under ``seq``, a duplicate, or shed."""
+    """What became of one :class:`NewEvent`: queued under ``seq``, a duplicate, shed, or
+    ``rejected`` (why it cannot be stored; only when the caller asked to isolate rejects)."""
 
     seq: int | None
     duplicate: bool = False
     shed: bool = False
+    rejected: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

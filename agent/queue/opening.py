@@ -16,11 +16,12 @@ from pathlib import Path
 
 import aiosqlite
 
-from agent.errors import ConfigError, QueueCorruptError
+from agent.errors import ConfigError, QueueCorruptError, QueueFullError
 from agent.queue import schema
 from agent.queue.config import QueueConfig
 from agent.queue.dbthread import SqliteThread
 from agent.queue.mirror import Mirror
+from agent.queue.reserve import DiskReserve
 from agent.queue.seqmark import SeqMark, read_mark
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ async def open_queue(path: Path, gateway_id: str, config: QueueConfig) -> Opened
             )
         moved: list[str] = []
         try:
-            writer = await _open_checked(path, config)
+            writer = await _open_with_room(path, config)
         except schema.DamagedFileError as exc:
             log.error("queue file is damaged: %s", exc)
             moved.append(str(await asyncio.to_thread(schema.move_aside, path)))
@@ -70,6 +71,25 @@ async def open_queue(path: Path, gateway_id: str, config: QueueConfig) -> Opened
         os.close(lock_fd)
         raise
     return OpenedQueue(writer, reader, lock_fd, mirror, tuple(moved))
+
+
+async def _open_with_room(path: Path, config: QueueConfig) -> SqliteThread:
+    """Open; on a disk too full even for that (recovering the WAL after a kill -9 needs some
+    room), release the disk reserve, which exists for exactly such writes, and try again."""
+    try:
+        return await _open_checked(path, config)
+    except _NoSpaceError as exc:
+        reserve = DiskReserve(path, config.disk_reserve_bytes)
+        if not await asyncio.to_thread(reserve.release):
+            raise QueueFullError(f"cannot open queue file {path}: {exc}") from exc
+    try:
+        return await _open_checked(path, config)
+    except _NoSpaceError as exc:
+        raise QueueFullError(f"cannot open queue file {path}: {exc}") from exc
+
+
+class _NoSpaceError(Exception):
+    """Opening failed for lack of disk space."""
 
 
 def _lock_file(path: Path) -> int:
@@ -91,11 +111,15 @@ async def _open_checked(path: Path, config: QueueConfig) -> SqliteThread:
             await asyncio.to_thread(schema.check_read_only, path)
         db = await SqliteThread.open(path)
     except sqlite3.Error as exc:
+        if schema.is_full(exc):
+            raise _NoSpaceError(str(exc)) from exc
         raise QueueCorruptError(f"cannot open queue file {path}: {exc}") from exc
     try:
         await db.run(_prepare, config)
     except sqlite3.DatabaseError as exc:
         await db.close()
+        if schema.is_full(exc):
+            raise _NoSpaceError(str(exc)) from exc
         if schema.is_damage(exc):
             raise schema.DamagedFileError(f"{path}: {exc}") from exc
         raise QueueCorruptError(f"cannot open queue file {path}: {exc}") from exc
@@ -108,6 +132,7 @@ async def _open_checked(path: Path, config: QueueConfig) -> SqliteThread:
 def _prepare(conn: sqlite3.Connection, config: QueueConfig) -> None:
     schema.configure_writer(conn, config.durability, config.disk_reserve_bytes)
     schema.create_tables(conn)
+    schema.enable_incremental_vacuum(conn)
 
 
 def _load(
@@ -148,11 +173,17 @@ def _load(
         m.first_seq, m.first_created = int(first[0]), float(first[1])
         m.avg_body_bytes = max(1.0, m.bytes / max(1, m.pending()))
     (m.dedupe_rows,) = conn.execute("SELECT COUNT(*) FROM dedupe").fetchone()
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('max_bytes', ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (config.max_bytes,),
-    )
+    if meta.get("max_bytes") != config.max_bytes:
+        try:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('max_bytes', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (config.max_bytes,),
+            )
+        except sqlite3.OperationalError as exc:  # for queue-stats only: a full disk may wait
+            if not schema.is_full(exc):
+                raise
+            log.warning("cannot record max_bytes in the queue file yet: %s", exc)
     return m
 
 

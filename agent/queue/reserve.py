@@ -3,8 +3,8 @@
 When SQLite runs out of disk, its WAL may hold commits that need the file to grow at the next
 checkpoint, and an ack's DELETE needs WAL space too: without room nothing could ever be acked
 and the queue would stay full for good. ``<queue>.reserve`` (allocated blocks) is released the
-moment a write fails for lack of space, which gives the acks their room, and is taken back only
-once the file system has room for it and more.
+moment an ack finds no space, which gives the acks their room, and is taken back only once the
+file system has room for it and more (:mod:`agent.queue.diskfull`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: Free space wanted beside the reserve, on top of it, before it is taken back.
-_MIN_HEADROOM_BYTES = 1024 * 1024
+#: Share of the queue's free disk space above which the reserve is worth a warning.
+_WARN_SHARE = 0.25
 
 
 class DiskReserve:
@@ -41,10 +41,6 @@ class DiskReserve:
         """Space the file system offers an unprivileged writer in the queue's directory."""
         st = os.statvfs(self.path.parent)
         return st.f_bavail * st.f_frsize
-
-    def has_room(self) -> bool:
-        """Whether the file system has room for the reserve and some headroom beyond it."""
-        return self.free_bytes() >= self.size + max(self.size, _MIN_HEADROOM_BYTES)
 
     def take(self) -> bool:
         """Allocate the reserve if it is missing; ``False`` when the disk has no room for it.
@@ -83,3 +79,29 @@ class DiskReserve:
             "released %d reserved bytes beside the full queue so acks can proceed", self.size
         )
         return True
+
+
+def reserve_warning(queue_path: Path, size: int) -> str | None:
+    """A warning for ``check-config`` when the reserve takes much of the disk the queue has.
+
+    Counts a reserve already held (by a running agent) as space the queue has.
+    """
+    if size == 0:
+        return None
+    directory = queue_path.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    reserve = DiskReserve(queue_path, size)
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    held = reserve.path.stat().st_size if reserve.path.is_file() else 0
+    available = st.f_bavail * st.f_frsize + held
+    if size <= _WARN_SHARE * available:
+        return None
+    return (
+        f"[queue] disk_reserve_bytes = {size} is {size / max(1, available):.0%} of the "
+        f"{available} bytes free for the queue in {directory}: little is left for events "
+        "before the disk is full; lower it or give the queue more room"
+    )

@@ -96,6 +96,9 @@ def configure_writer(
     inside the disk reserve: so a full disk can always be drained by acks.
     """
     conn.execute("PRAGMA busy_timeout = 5000")
+    # Takes effect in a new file (before its first table): acks can then give the pages they
+    # free back to the file system (PRAGMA incremental_vacuum), so a full disk heals.
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     if row is None or str(row[0]).lower() != "wal":
         raise DamagedFileError(f"cannot switch to WAL mode (got {row!r})")
@@ -146,6 +149,22 @@ def check_read_only(path: Path) -> None:
 def create_tables(conn: sqlite3.Connection) -> None:
     """Create the tables a queue file needs, where missing."""
     conn.executescript(_DDL)
+
+
+def enable_incremental_vacuum(conn: sqlite3.Connection) -> None:
+    """Turn incremental auto-vacuum on in a file made without it, while it holds no events.
+
+    That takes a VACUUM (a rewrite of the file); a file holding events is left as it is, and
+    so is one the disk has no room to rewrite (it is tried again at the next start).
+    """
+    (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+    if mode == 2 or conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None:
+        return
+    try:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")
+    except sqlite3.OperationalError as exc:
+        log.warning("cannot turn on incremental vacuum in the queue file yet: %s", exc)
 
 
 def read_meta(conn: sqlite3.Connection) -> dict[str, object]:

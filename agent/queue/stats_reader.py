@@ -2,17 +2,20 @@
 
 For ``edge-agent queue-stats``: opens the file with ``mode=ro`` so it never writes, never takes
 the queue's lock and never blocks the agent's writer (WAL readers do not block writers). Figures
-only the running process knows (commits, disk-full state, files moved aside) read as zero/none.
+only the running process knows (commits, files moved aside) read as zero/none; a disk-full pause
+is read from the marker file the process keeps while it lasts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 from agent.errors import AgentError, QueueCorruptError
+from agent.queue.diskfull import full_marker_path
 from agent.queue.model import QueueStats
 
 
@@ -26,11 +29,15 @@ def read_queue_stats(path: Path) -> QueueStats:
     except sqlite3.Error as exc:
         raise QueueCorruptError(f"cannot open queue file {path}: {exc}") from exc
     try:
-        return _read(conn)
+        stats = _read(conn)
     except sqlite3.Error as exc:
         raise QueueCorruptError(f"cannot read queue file {path}: {exc}") from exc
     finally:
         conn.close()
+    if full_marker_path(path).exists():
+        why = "the disk is full: sources are paused until space returns"
+        return dataclasses.replace(stats, full=True, last_error=why)
+    return stats
 
 
 def _read(conn: sqlite3.Connection) -> QueueStats:

@@ -25,6 +25,7 @@ from agent.queue.model import EnqueueResult, NewEvent, QueueStats, Reject, Store
 from agent.queue.opening import OpenedQueue, open_queue
 from agent.queue.reserve import DiskReserve
 from agent.queue.writer import Writer
+from agent.text import has_utf8_form, printable
 from wire.events import DATA_MODELS, TELEMETRY_TYPES
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ _SHED = EnqueueResult(seq=None, shed=True)
 #: Longest reject payload, and longest source, location and reason text, kept (cut beyond).
 _PAYLOAD_MAX_BYTES = 64 * 1024
 _TEXT_MAX_CHARS = 1024
+_NO_UTF8 = "it holds a lone UTF-16 surrogate, which has no UTF-8 form"
 
 
 class QueueStore:
@@ -97,23 +99,31 @@ class QueueStore:
     # ----------------------------------------------------------------------------- writing
 
     async def enqueue(
-        self, events: Sequence[NewEvent], state: Mapping[str, str] | None = None
+        self,
+        events: Sequence[NewEvent],
+        state: Mapping[str, str] | None = None,
+        *,
+        isolate_rejects: bool = False,
     ) -> list[EnqueueResult]:
         """Queue ``events`` and write ``state`` in one transaction; return after it is durable.
 
         Raises :class:`QueueFullError` (writing nothing of this call) when the overflow policy
-        refuses it, and :class:`RejectedError` for an unknown type, a naive ``occurred_at`` or
-        data that is not JSON (also writing nothing).
+        refuses it, and :class:`RejectedError` for an unknown type, a naive ``occurred_at``, data
+        that is not JSON or text that cannot be stored (also writing nothing). With
+        ``isolate_rejects``, an event that cannot be stored is left out instead, its result
+        saying why (``rejected``), and the others are queued.
         """
         self._check_open()
         pre = self._admit(events)
         if state and self._m.disk_full:
             raise QueueFullError(self._full_reason())
-        encoded = self._encode(events, pre)
+        n_shed = sum(1 for res in pre if res is _SHED)
+        encoded = self._encode(events, pre, isolate_rejects)
+        _check_state(state)
         n_write = pre.count(None)
-        if n_write < len(pre):
-            self._m.shed += len(pre) - n_write
-            log.debug("shed %d telemetry events: the queue is nearly full", len(pre) - n_write)
+        if n_shed:
+            self._m.shed += n_shed
+            log.debug("shed %d telemetry events: the queue is nearly full", n_shed)
         if not n_write and not state:
             return [res or _SHED for res in pre]
         work = Work(
@@ -136,7 +146,7 @@ class QueueStore:
             if ev.occurred_at.tzinfo is None:
                 raise RejectedError(f"event {i}: occurred_at must carry a UTC offset")
         cfg, m = self._cfg, self._m
-        used, limit = m.used_bytes(), m.limit(cfg.max_bytes)
+        used, limit = m.used_bytes(), cfg.max_bytes
         full = m.disk_full or used >= limit
         if cfg.on_full == "reject":
             if full and events:
@@ -154,32 +164,52 @@ class QueueStore:
         return pre
 
     def _encode(
-        self, events: Sequence[NewEvent], pre: list[EnqueueResult | None]
+        self, events: Sequence[NewEvent], pre: list[EnqueueResult | None], isolate: bool
     ) -> list[EncodedEvent | None]:
-        """Encode the events to write (in the caller's time, not the writer's)."""
+        """Encode the events to write (in the caller's time, not the writer's).
+
+        An event that cannot be stored raises :class:`RejectedError`, or with ``isolate`` has
+        its entry in ``pre`` replaced by a rejected result.
+        """
         out: list[EncodedEvent | None] = []
         for i, (ev, res) in enumerate(zip(events, pre, strict=True)):
             if res is not None:
                 out.append(None)
                 continue
             try:
-                out.append(encode_event(ev, self._gateway_id))
-            except (TypeError, ValueError) as exc:
-                raise RejectedError(f"event {i}: data cannot be encoded as JSON: {exc}") from exc
+                out.append(self._encode_one(ev))
+            except RejectedError as exc:
+                if not isolate:
+                    raise RejectedError(f"event {i}: {exc}") from exc
+                pre[i] = EnqueueResult(seq=None, rejected=str(exc))
+                out.append(None)
         return out
+
+    def _encode_one(self, event: NewEvent) -> EncodedEvent:
+        key = event.dedupe_key
+        if not _storable(key):
+            assert key is not None
+            raise RejectedError(f"dedupe_key {key!r} cannot be stored: {_NO_UTF8}")
+        try:
+            return encode_event(event, self._gateway_id)
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end]
+            raise RejectedError(f"a text in it ({bad!r}) cannot be stored: {_NO_UTF8}") from exc
+        except (TypeError, ValueError) as exc:
+            raise RejectedError(f"data cannot be encoded as JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise RejectedError("data is nested too deeply to be encoded") from exc
 
     def _full_reason(self) -> str:
         if self._m.disk_full:
             return f"queue storage is full: {self._m.last_error}"
-        limit = self._m.limit(self._cfg.max_bytes)
-        why = "" if limit == self._cfg.max_bytes else " (less than max_bytes since the disk filled)"
-        return f"queue is full: {self._m.used_bytes()} of {limit} bytes used{why}"
+        return f"queue is full: {self._m.used_bytes()} of {self._cfg.max_bytes} bytes used"
 
     @property
     def is_full(self) -> bool:
         """Whether an enqueue of a stock-moving event would be refused right now."""
         m = self._m
-        return m.disk_full or m.used_bytes() >= m.limit(self._cfg.max_bytes)
+        return m.disk_full or m.used_bytes() >= self._cfg.max_bytes
 
     async def wait_until_writable(self) -> None:
         """Return once enqueue would no longer be refused (acks freed space, or the disk did)."""
@@ -235,16 +265,17 @@ class QueueStore:
     async def record_reject(self, source: str, where: str, reason: str, payload: bytes) -> None:
         """Keep a refused payload with its reason; returns once it is committed.
 
-        The newest ``reject_table_rows`` are kept; the total count survives restarts. A reject
-        that cannot be written (disk full) is counted and logged, never raised.
+        The newest ``reject_table_rows`` are kept; the total count survives restarts. Text
+        without a UTF-8 form is kept escaped (:func:`agent.text.printable`). A reject that
+        cannot be written (disk full) is counted and logged, never raised.
         """
         self._check_open()
         self._m.rejected += 1
         row = (
             time.time(),
-            source[:_TEXT_MAX_CHARS],
-            where[:_TEXT_MAX_CHARS],
-            reason[:_TEXT_MAX_CHARS],
+            printable(source[:_TEXT_MAX_CHARS]),
+            printable(where[:_TEXT_MAX_CHARS]),
+            printable(reason[:_TEXT_MAX_CHARS]),
             bytes(payload[:_PAYLOAD_MAX_BYTES]),
         )
         work = Work(
@@ -316,3 +347,16 @@ class QueueStore:
     def _check_open(self) -> None:
         if self._closing or self._closed:
             raise AgentError("the queue is closed")
+
+
+def _storable(text: object) -> bool:
+    """Whether a string can be bound as SQLite text (anything else is left to the commit)."""
+    return not isinstance(text, str) or text.isascii() or has_utf8_form(text)
+
+
+def _check_state(state: Mapping[str, str] | None) -> None:
+    if not state:
+        return
+    for key, value in state.items():
+        if not (_storable(key) and _storable(value)):
+            raise RejectedError(f"state {str(key)!r} cannot be stored: {_NO_UTF8}")

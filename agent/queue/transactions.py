@@ -68,7 +68,12 @@ def commit_batch(conn: sqlite3.Connection, batch: list[Work], base: Base, now: f
 
 
 def _known_keys(conn: sqlite3.Connection, batch: list[Work]) -> set[str]:
-    keys = [ev.dedupe_key for w in batch for ev in w.events if ev.dedupe_key is not None]
+    keys = [
+        ev.dedupe_key
+        for w in batch
+        for ev, enc in zip(w.events, w.encoded, strict=True)
+        if enc is not None and ev.dedupe_key is not None
+    ]
     known: set[str] = set()
     for i in range(0, len(keys), _KEY_CHUNK):
         chunk = keys[i : i + _KEY_CHUNK]
@@ -154,6 +159,37 @@ def ack_chunk(conn: sqlite3.Connection, end: int, everything: bool, base: Base) 
     if first is None:
         return AckOutcome(new_bytes, None, None)
     return AckOutcome(new_bytes, int(first[0]), float(first[1]))
+
+
+def reclaim(conn: sqlite3.Connection, pages: int, only_freed: bool) -> None:
+    """Give space back to the file system: empty the WAL, return up to ``pages`` free pages.
+
+    The incremental vacuum moves pages through the WAL, so it is bounded, and the WAL is
+    emptied again after it. ``only_freed``: do nothing unless deletes left free pages (so a
+    pause is not ended by emptying the WAL of the very commit that found the disk full).
+    """
+    if only_freed and not conn.execute("PRAGMA freelist_count").fetchone()[0]:
+        return
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def forget_acked_keys(conn: sqlite3.Connection, acked_seq: int, keep: int) -> int:
+    """Delete the dedupe keys of acknowledged events but the newest ``keep``; the rows left."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "DELETE FROM dedupe WHERE seq <= ? AND seq < COALESCE("
+            "(SELECT seq FROM dedupe ORDER BY seq DESC LIMIT 1 OFFSET ?), 0)",
+            (acked_seq, keep - 1),
+        )
+        (left,) = conn.execute("SELECT COUNT(*) FROM dedupe").fetchone()
+        conn.execute("COMMIT")
+    except BaseException:
+        schema.rollback(conn)
+        raise
+    return int(left)
 
 
 def probe(conn: sqlite3.Connection, size: int) -> None:

@@ -18,7 +18,13 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.errors import AgentError, QueueCorruptError, QueueFullError, TransientError
+from agent.errors import (
+    AgentError,
+    QueueCorruptError,
+    QueueFullError,
+    RejectedError,
+    TransientError,
+)
 from agent.queue import schema, transactions
 from agent.queue.batchplan import Plan, Work
 from agent.queue.config import QueueConfig
@@ -26,6 +32,7 @@ from agent.queue.dbthread import SqliteThread
 from agent.queue.diskfull import DiskFullRecovery
 from agent.queue.mirror import Mirror
 from agent.queue.reserve import DiskReserve
+from agent.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,7 @@ class Writer:
         self._wake = asyncio.Event()
         self._batch_ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._recovery = DiskFullRecovery(db, self._lock, config, mirror, reserve, notify)
+        self._recovery = DiskFullRecovery(db, self._lock, path, config, mirror, reserve, notify)
         self._closing = False
         self._dead: AgentError | None = None
         self._last_commit_end = float("-inf")
@@ -166,6 +173,10 @@ class Writer:
 
     async def _commit(self, batch: list[Work]) -> None:
         """Write ``batch`` in one transaction and resolve its callers after COMMIT."""
+        if self._m.disk_full:
+            batch = self._hold_back(batch)
+            if not batch:
+                return
         now = time.time()
         estimate = sum(w.estimate for w in batch)
         m = self._m
@@ -184,11 +195,44 @@ class Writer:
                 self._succeed(batch, done.result(), now, prune)
             raise
         except Exception as exc:
+            if len(batch) > 1 and _is_item_specific(exc):
+                await self._commit_one_by_one(batch, exc)
+                return
             m.inflight_bytes -= estimate
             self._fail(batch, exc)
             return
         m.inflight_bytes -= estimate
         self._succeed(batch, plan, now, prune)
+
+    def _hold_back(self, batch: list[Work]) -> list[Work]:
+        """Refuse the events and state of calls admitted before the disk filled: the room
+        left (the released reserve) is for acks. Returns the calls that may still go."""
+        error = QueueFullError(f"queue storage is full: {self._m.last_error}")
+        rest = []
+        for work in batch:
+            if work.events or work.state:
+                self._m.inflight_bytes -= work.estimate
+                if not work.future.done():
+                    work.future.set_exception(error)
+            else:
+                rest.append(work)
+        self._notify()
+        return rest
+
+    async def _commit_one_by_one(self, batch: list[Work], exc: Exception) -> None:
+        """A group commit failed because of what one of its calls holds: commit each alone,
+        so that only the call at fault fails."""
+        log.warning(
+            "a queue commit of %d calls failed (%s): committing them one by one", len(batch), exc
+        )
+        for i, work in enumerate(batch):
+            try:
+                await self._commit([work])
+            except BaseException:
+                rest = batch[i + 1 :]
+                self._m.inflight_bytes -= sum(w.estimate for w in rest)
+                self._fail(rest, AgentError("the queue writer was stopped"))
+                raise
 
     def _base(self, prune_dedupe: bool = False) -> transactions.Base:
         m = self._m
@@ -235,7 +279,7 @@ class Writer:
         if plan.seq_ceiling is not None:
             m.seq_ceiling = plan.seq_ceiling
         m.commits += 1
-        if not m.disk_full and m.capacity_bytes is None:
+        if not m.disk_full:
             m.last_error = None
 
     def _fail(self, batch: list[Work], exc: Exception) -> None:
@@ -244,6 +288,9 @@ class Writer:
         if _is_no_space(exc):
             self._recovery.storage_full(exc)
             error = QueueFullError(f"queue storage is full: {exc}")
+        elif _is_item_specific(exc):
+            log.warning("a queue call cannot be stored: %s", exc)
+            error = RejectedError(f"cannot be stored: {type(exc).__name__}: {printable(str(exc))}")
         elif isinstance(exc, sqlite3.Error) and schema.is_damage(exc):
             log.critical(
                 "queue file %s is damaged: %s; restart the agent to move it aside", self._path, exc
@@ -297,16 +344,33 @@ class Writer:
                 else:
                     chunk = max(1, int(self._ack_chunk_bytes / max(1.0, m.avg_body_bytes)))
                     end = min(seq, m.acked_seq + chunk)
-                try:
-                    out = await self._db.run(transactions.ack_chunk, end, end == last, self._base())
-                except sqlite3.Error as exc:
-                    if _is_no_space(exc):
-                        self._recovery.storage_full(exc)
-                    raise TransientError(f"cannot record the ack through seq {end}: {exc}") from exc
+                out = await self._ack_chunk(end, end == last)
                 m.acked_seq, m.bytes = end, out.bytes
                 m.first_seq, m.first_created = out.first_seq, out.first_created
+                if self._recovery.tight():
+                    await self._recovery.reclaim()
             self._notify()
         self._recovery.poke()
+
+    async def _ack_chunk(self, end: int, everything: bool) -> transactions.AckOutcome:
+        """One ack transaction; without disk space, again with the reserve given to it."""
+        try:
+            return await self._db.run(transactions.ack_chunk, end, everything, self._base())
+        except sqlite3.Error as exc:
+            if not _is_no_space(exc):
+                raise TransientError(f"cannot record the ack through seq {end}: {exc}") from exc
+            self._recovery.storage_full(exc)
+            released = self._recovery.release_reserve()
+            await self._recovery.reclaim()
+            log.warning(
+                "no disk space to record an ack: retrying with %s",
+                "the reserve released" if released else "what the WAL gave back",
+                extra={"seq": end},
+            )
+        try:
+            return await self._db.run(transactions.ack_chunk, end, everything, self._base())
+        except sqlite3.Error as exc:
+            raise TransientError(f"cannot record the ack through seq {end}: {exc}") from exc
 
 
 def _answer(conn: sqlite3.Connection) -> None:
@@ -317,3 +381,16 @@ def _is_no_space(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         return schema.is_full(exc)
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _is_item_specific(exc: BaseException) -> bool:
+    """Whether a failed commit failed for what a call holds, not for the file or the disk.
+
+    Binding a value SQLite cannot take (text without a UTF-8 form, a list, a huge integer) is;
+    I/O errors, a full disk, a locked or damaged file are not.
+    """
+    if isinstance(exc, sqlite3.InterfaceError | sqlite3.ProgrammingError | sqlite3.DataError):
+        return True
+    if isinstance(exc, sqlite3.Error | OSError):
+        return False
+    return isinstance(exc, TypeError | ValueError | OverflowError | RecursionError)

@@ -69,6 +69,8 @@ class Rule:
                 document = json.loads(payload)
             except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
                 raise _reject(topic, f"payload is not JSON: {exc}") from None
+            except RecursionError:
+                raise _reject(topic, "payload is nested too deeply to be read") from None
         data = dict(self._static) if self._static else {}
         missing: dict[str, str] = {}
         if self._topic_fields:

@@ -16,18 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agent.errors import ConfigError, QueueFullError, RejectedError, TransientError
-from agent.queue.model import NewEvent
+from agent.errors import QueueFullError, RejectedError, TransientError
+from agent.queue.model import EnqueueResult, NewEvent
 from agent.queue.store import QueueStore
 from agent.sources.mqtt.config import MqttConfig
+from agent.sources.mqtt.credentials import read_password, tls_context
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
 from agent.sources.mqtt.rules import RuleBook
 from agent.sources.mqtt.takeover import TakeoverWatch
 from agent.sources.rejects import RejectLog
+from agent.text import printable
 from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ class MqttSource:
         self._options = LinkOptions(
             client_id=client_id,
             username=config.username,
-            password=_read_password(config),
-            tls=_tls_context(config),
+            password=read_password(config),
+            tls=tls_context(config),
             tls_insecure=bool(config.tls and config.tls.insecure_skip_verify),
         )
         self._link: MqttLink | None = None
@@ -261,13 +262,19 @@ class MqttSource:
         self._wake.set()
 
     def _reject(self, chunk: _Chunk, message: Message, reason: str) -> None:
+        chunk.rejects.append(self._reject_record(message, reason))
+        chunk.rejected.append(message)
+
+    @staticmethod
+    def _reject_record(message: Message, reason: str) -> tuple[str, str, bytes]:
+        """Where, why (printable: it may quote the payload) and the head of the payload."""
         try:
             where = message.topic
         except UnicodeDecodeError:
             where = "(topic not UTF-8)"
-        chunk.rejects.append((where, reason, bytes(message.payload[:REJECT_PAYLOAD_BYTES])))
-        chunk.rejected.append(message)
+        reason = printable(reason)
         log.debug("rejected MQTT message: %s", reason)
+        return where, reason, bytes(message.payload[:REJECT_PAYLOAD_BYTES])
 
     # ------------------------------------------------------------------------- committing
 
@@ -302,30 +309,65 @@ class MqttSource:
             link.ack(chunk.rejected)
         if not chunk.messages:
             return
-        retry = _RETRY_MIN_SECONDS
-        while True:
-            try:
-                results = await self._queue.enqueue(chunk.events)
-                break
-            except QueueFullError as exc:
-                self._last_error = str(exc)
-                await self._wait_for_room(link)
-            except TransientError as exc:
-                self._last_error = str(exc)
-                log.warning("queue refused MQTT events for now (%s); retrying", exc)
-                await asyncio.sleep(retry)
-                retry = min(retry * 2, _RETRY_MAX_SECONDS)
-            if not link.is_open:
-                link.release(len(chunk.messages))  # the broker sends them again
-                return
+        results = await self._enqueue(chunk)
+        if results is None:
+            link.release(len(chunk.messages))  # the broker sends them again
+            return
+        rejected = [
+            (message, result.rejected)
+            for message, result in zip(chunk.messages, results, strict=True)
+            if result.rejected is not None
+        ]
+        for message, why in rejected:
+            where, reason, payload = self._reject_record(message, f"topic {message.topic}: {why}")
+            await self._queue.record_reject("mqtt", where, reason, payload)
+            self._rejected += 1
+            self._last_reject = reason
         for result in results:
             if result.duplicate:
                 self._duplicates += 1
             elif result.shed:
                 self._shed += 1
-            else:
+            elif result.seq is not None:
                 self._queued += 1
         link.ack(chunk.messages)
+
+    async def _enqueue(self, chunk: _Chunk) -> list[EnqueueResult] | None:
+        """Queue a chunk's events; ``None`` when its connection was lost before any commit.
+
+        An event that cannot be stored comes back rejected. Should the queue refuse the whole
+        call anyway (something in it failed the commit), the events are queued one by one, so
+        only the one at fault is refused.
+        """
+        link, events = chunk.link, chunk.events
+        results: list[EnqueueResult] = []
+        one_by_one = False
+        retry = _RETRY_MIN_SECONDS
+        while len(results) < len(events):
+            rest = events[len(results) :]
+            try:
+                results += await self._queue.enqueue(
+                    rest[:1] if one_by_one else rest, isolate_rejects=True
+                )
+                continue
+            except RejectedError as exc:
+                if one_by_one or len(rest) == 1:
+                    results.append(EnqueueResult(seq=None, rejected=str(exc)))
+                else:
+                    log.warning("the queue refused a chunk of MQTT events (%s): one by one", exc)
+                    one_by_one = True
+                continue
+            except QueueFullError as exc:
+                self._last_error = printable(str(exc))
+                await self._wait_for_room(link)
+            except TransientError as exc:
+                self._last_error = printable(str(exc))
+                log.warning("queue refused MQTT events for now (%s); retrying", exc)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, _RETRY_MAX_SECONDS)
+            if not link.is_open and not results:
+                return None
+        return results
 
     async def _wait_for_room(self, link: MqttLink) -> None:
         """Stop reading until the queue has room; hand the session back if that takes long."""
@@ -372,43 +414,3 @@ class MqttSource:
             rejected_recently=self._reject_log.recent(),
             last_reject_at=self._reject_log.last_at,
         )
-
-
-def _read_password(config: MqttConfig) -> str | None:
-    if config.password_file is None:
-        return None
-    try:
-        text = config.password_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"[mqtt] password_file: cannot read {config.password_file}: {exc}"
-        ) from exc
-    return text.rstrip("\r\n")
-
-
-def _tls_context(config: MqttConfig) -> ssl.SSLContext | None:
-    tls = config.tls
-    if tls is None:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
-        if tls.cert_file is not None:
-            context.load_cert_chain(str(tls.cert_file), str(tls.key_file) if tls.key_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"[mqtt.tls]: {exc}") from exc
-    if tls.insecure_skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    context.sslsocket_class = _ClosingSSLSocket
-    return context
-
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """Closes itself when the handshake fails: paho would otherwise leave the socket open."""
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise

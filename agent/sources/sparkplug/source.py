@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from agent.errors import QueueFullError, RejectedError, TransientError
 from agent.queue.store import QueueStore
+from agent.sources.mqtt.credentials import read_password, tls_context
 from agent.sources.mqtt.link import LinkOptions, Message, MqttLink
-from agent.sources.mqtt.source import _read_password, _tls_context
 from agent.sources.rejects import RejectLog
 from agent.sources.sparkplug.config import SparkplugConfig
 from agent.sources.sparkplug.nodes import NodeBook
@@ -97,8 +97,8 @@ class SparkplugSource:
         self._nodes = NodeBook()
         self._rules = MetricRules(config)
         broker = config.broker
-        self._password = _read_password(broker)
-        self._tls = _tls_context(broker)
+        self._password = read_password(broker)
+        self._tls = tls_context(broker)
         self._client_id = client_id
         self._link: MqttLink | None = None
         self._open: _Chunk | None = None

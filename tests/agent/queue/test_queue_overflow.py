@@ -232,7 +232,7 @@ async def test_no_room_for_the_reserve_at_start_means_no_growth(
     )
     assert store.is_full
     assert "no room on disk" in (store.stats().last_error or "")
-    with pytest.raises(QueueFullError, match="less than max_bytes since the disk filled"):
+    with pytest.raises(QueueFullError, match="takes no events until disk space returns"):
         await store.enqueue([make_event()])
     assert not _reserve_files(tiny_disk)  # nothing half-allocated is left behind
 

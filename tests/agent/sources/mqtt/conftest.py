@@ -103,13 +103,15 @@ class GatedQueue(QueueStore):
     calls: list[int]
     fail_next: list[BaseException]
 
-    async def enqueue(self, events: Any, state: Mapping[str, str] | None = None) -> Any:
+    async def enqueue(
+        self, events: Any, state: Mapping[str, str] | None = None, **options: Any
+    ) -> Any:
         if events:
             self.calls.append(len(events))
             await self.gate.wait()
             if self.fail_next:
                 raise self.fail_next.pop(0)
-        return await super().enqueue(events, state)
+        return await super().enqueue(events, state, **options)
 
 
 @pytest.fixture
