@@ -154,6 +154,7 @@ def _insert(db: Database, table: str, record_id: int, **values: Any) -> None:
 
 def _seed_units(db: Database, version: int) -> None:
     if version >= 19:
+        # As a fresh 19: g is the root of weights (kg is 1000 g); Dozens is archived.
         _insert(db, "uom.uom", 1, name="Units", rounding=0.01, active=True)
         _insert(
             db,
@@ -161,20 +162,20 @@ def _seed_units(db: Database, version: int) -> None:
             2,
             name="Dozens",
             rounding=0.01,
-            active=True,
+            active=False,
             relative_uom_id=1,
             relative_factor=12.0,
         )
-        _insert(db, "uom.uom", 12, name="kg", rounding=0.01, active=True)
+        _insert(db, "uom.uom", 13, name="g", rounding=0.01, active=True)
         _insert(
             db,
             "uom.uom",
-            13,
-            name="g",
+            12,
+            name="kg",
             rounding=0.01,
             active=True,
-            relative_uom_id=12,
-            relative_factor=0.001,
+            relative_uom_id=13,
+            relative_factor=1000.0,
         )
         return
     _insert(db, "uom.category", 1, name="Unit")

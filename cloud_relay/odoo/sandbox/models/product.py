@@ -11,9 +11,8 @@ import math
 from typing import Any
 
 from cloud_relay.odoo.sandbox import fields as f
-from cloud_relay.odoo.sandbox.errors import UserError
 from cloud_relay.odoo.sandbox.fields import Field
-from cloud_relay.odoo.sandbox.models import lookup
+from cloud_relay.odoo.sandbox.models import lookup, uom_convert
 from cloud_relay.odoo.sandbox.models.category import ALL_PRODUCTS
 from cloud_relay.odoo.sandbox.models.onhand import on_hand
 from cloud_relay.odoo.sandbox.orm import Model
@@ -226,6 +225,7 @@ class Uom(Model):
         if version >= 19:
             result["relative_uom_id"] = f.many2one("uom.uom", "Reference Unit")
             result["relative_factor"] = f.floating("Contains", default=1.0)
+            result["factor"] = f.floating("Absolute Quantity", compute=_absolute_factor)
         else:
             result["category_id"] = f.many2one("uom.category", "Category", required=True)
             result["factor"] = f.floating("Ratio", default=1.0)
@@ -249,22 +249,10 @@ class Uom(Model):
         return int(self.get(uom_id, "category_id") or 0), 1.0 / factor
 
     def convert(self, quantity: float, from_uom: int | None, to_uom: int | None) -> float:
-        """``quantity`` of ``from_uom`` expressed in ``to_uom`` (UserError across families)."""
+        """``quantity`` of ``from_uom`` expressed in ``to_uom`` (see :mod:`.uom_convert`)."""
         if not from_uom or not to_uom or from_uom == to_uom:
             return quantity
-        from_root, from_ratio = self.ratio(from_uom)
-        to_root, to_ratio = self.ratio(to_uom)
-        if from_root != to_root:
-            raise UserError(
-                f"The unit of measure {self.display_name(from_uom)} defined on the order line "
-                f"doesn't belong to the same category as the unit of measure "
-                f"{self.display_name(to_uom)} defined on the product. Please correct the unit "
-                "of measure defined on the order line or on the product. They should belong to "
-                "the same category."
-            )
-        rounding = float(self.get(to_uom, "rounding") or 0.01)
-        value = quantity * from_ratio / to_ratio
-        return round_to(value, rounding)
+        return uom_convert.convert(self, quantity, from_uom, to_uom)
 
 
 def round_to(value: float, rounding: float) -> float:
@@ -275,3 +263,8 @@ def round_to(value: float, rounding: float) -> float:
     steps = value / rounding
     rounded = math.floor(abs(steps) + 0.5 + 1e-9) * rounding
     return round(math.copysign(rounded, steps), digits)
+
+
+def _absolute_factor(model: Model, row: Any) -> float:
+    assert isinstance(model, Uom)
+    return uom_convert.absolute_factor(model, int(row["id"]))
