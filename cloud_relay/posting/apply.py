@@ -31,6 +31,9 @@ from cloud_relay.posting.ledger import OrderLedger, line_key, same, split_line_k
 from cloud_relay.posting.lookup import Lookup, Product, Refused, many2one_id, many2one_name
 from cloud_relay.posting.routing import UNREADABLE, order_name
 from cloud_relay.posting.store import Posting
+from cloud_relay.posting.transfer import KEY_PREFIX as STOCK_KEY_PREFIX
+from cloud_relay.posting.transfer import TransferEffect, record
+from cloud_relay.posting.units import Units
 
 QUANTITY_TYPES = frozenset({"production.reported", "material.consumed", "scrap.reported"})
 OPERATION_TYPES = frozenset({"operation.started", "operation.paused", "operation.finished"})
@@ -43,6 +46,7 @@ _MO_FIELDS = (
     "product_tracking",
     "qty_producing",
     "location_src_id",
+    "product_uom_id",
 )
 _MOVE_FIELDS = ("product_id", "quantity", "picked", "state", "move_line_ids")
 #: ``load`` reads naive datetimes in the context's (else the user's) time zone; ours are UTC.
@@ -161,6 +165,8 @@ class Applier:
         self._lookup = Lookup(client)
         self._consume_bom = consume_bom_when_unreported
         self._lot_field = "lot_producing_ids" if client.version >= 19 else "lot_producing_id"
+        self._units = Units(client)
+        self._transfers = TransferEffect(client, self._lookup, self._units)
 
     async def apply(
         self,
@@ -175,6 +181,9 @@ class Applier:
         intent = intent or {}
         if key == UNREADABLE or any(not item.data for item in step):
             raise Refused("the stored event cannot be read as an event of a known type")
+        if key.startswith(STOCK_KEY_PREFIX):
+            effect = await self._transfers.apply(step[0])
+            return Outcome(record(ledger_json, step[0], effect), {step[0].posting.pid: effect})
         if key.startswith("inventory:"):
             effects = await self._inventory(step[-1], step, intent, save_intent)
         elif key.startswith("scrap:"):
@@ -188,6 +197,14 @@ class Applier:
         else:
             raise Refused(f"event type {step[0].type!r} is not posted to Odoo")
         return Outcome(ledger.to_json(), effects)
+
+    async def _converted(self, item: Item, product: Product) -> Item:
+        """The item with its quantity in the product's unit (Refused across kinds of unit)."""
+        unit = item.data.get("uom")
+        if not unit or unit == product.uom_name:
+            return item
+        qty = await self._units.in_product_unit(item.qty, unit, product)
+        return Item(item.posting, item.type, {**item.data, "qty": qty, "uom": product.uom_name})
 
     # -- the manufacturing order ------------------------------------------------------------
 
@@ -259,8 +276,17 @@ class Applier:
         scraps = [i for i in step if i.type == "scrap.reported"]
         codes = {i.data["product"] for i in consumed}
         products = await self._lookup.products(codes) if codes else {}
-        for item in consumed:
-            _check_uom(item, products[item.data["product"]])
+        consumed = [await self._converted(i, products[i.data["product"]]) for i in consumed]
+        if any(i.data.get("uom") for i in produced):
+            finished = Product(
+                many2one_id(mo["product_id"]) or 0,
+                many2one_name(mo["product_id"]) or "",
+                many2one_name(mo["product_id"]) or "",
+                "none",
+                many2one_id(mo.get("product_uom_id")) or 0,
+                many2one_name(mo.get("product_uom_id")) or "",
+            )
+            produced = [await self._converted(i, finished) for i in produced]
         if scraps:
             # Refuse an unknown scrapped product before anything is written.
             await self._lookup.products({i.data["product"] for i in scraps})
@@ -469,7 +495,7 @@ class Applier:
         rows: list[list[Any]] = []
         for item in step:
             product = products[item.data["product"]]
-            _check_uom(item, product)
+            item = await self._converted(item, product)
             lot_id: Any = ""
             if item.data.get("lot") and product.tracking != "none":
                 lot = item.data["lot"]
@@ -750,15 +776,6 @@ class Applier:
                 f"for {result.get('name') or result['res_model']}; apply it in Odoo"
             )
         return effects
-
-
-def _check_uom(item: Item, product: Product) -> None:
-    uom = item.data.get("uom")
-    if uom and product.uom_name and uom != product.uom_name:
-        raise Refused(
-            f"{item.type}: unit {uom!r} is not the unit of product {product.code!r} in Odoo "
-            f"({product.uom_name!r}); report quantities in {product.uom_name!r}"
-        )
 
 
 def _check_drift(

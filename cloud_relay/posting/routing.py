@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cloud_relay.posting import transfer
 from wire.events import DATA_MODELS
 
 #: Event types kept at the relay and never posted to Odoo.
@@ -24,6 +25,9 @@ def order_key(event_type: str, data: Mapping[str, Any]) -> str | None:
     """The posting queue of an event, or None when it is not posted to Odoo."""
     if event_type in NOT_POSTED:
         return None
+    stock_key = transfer.key_of(event_type, data)
+    if stock_key is not None:
+        return stock_key
     if event_type == "inventory.counted":
         return f"inventory:{data['location']}:{data['product']}"
     if event_type == "scrap.reported" and not data.get("order"):

@@ -51,6 +51,7 @@ class Picking(Model):
             **super().define_fields(version),
             "name": f.char("Reference", default="/"),
             "origin": f.char("Source Document"),
+            "note": f.char("Notes"),
             "picking_type_id": f.many2one("stock.picking.type", "Operation Type", required=True),
             "picking_type_code": f.char("Type of Operation", compute=_type_code),
             "location_id": f.many2one("stock.location", "Source Location", required=True),
