@@ -183,7 +183,8 @@ class Applier:
             raise Refused("the stored event cannot be read as an event of a known type")
         if key.startswith(STOCK_KEY_PREFIX):
             effect = await self._transfers.apply(step[0])
-            return Outcome(record(ledger_json, step[0], effect), {step[0].posting.pid: effect})
+            at = datetime.now(UTC).isoformat()
+            return Outcome(record(ledger_json, step[0], effect, at), {step[0].posting.pid: effect})
         if key.startswith("inventory:"):
             effects = await self._inventory(step[-1], step, intent, save_intent)
         elif key.startswith("scrap:"):

@@ -66,18 +66,31 @@ def picking_name(event_id: str) -> str:
 
 
 def record(
-    ledger: Mapping[str, Any], event: StockEvent, effect: Mapping[str, Any]
+    ledger: Mapping[str, Any], event: StockEvent, effect: Mapping[str, Any], at: str
 ) -> dict[str, Any]:
-    """The key's ledger after ``event``: the net quantity moved per place and lot, in the
-    product's unit, and how many events were applied."""
+    """The key's ledger after ``event``: the net quantity moved per location id and lot, in
+    the product's unit, the locations' names, when the relay first moved the product (``at``,
+    ISO 8601 UTC) and how many events were applied."""
     moved = dict(ledger.get("moved", {}))
+    names = dict(ledger.get("names", {}))
     qty = float(effect["qty"])
     lot = event.data.get("lot") or ""
-    for place, sign in ((effect.get("from"), -1.0), (effect["to"], 1.0)):
+    for place, name, sign in (
+        (effect.get("from_id"), effect.get("from"), -1.0),
+        (effect["to_id"], effect["to"], 1.0),
+    ):
         if place:
             slot = f"{place}\x1f{lot}"
             moved[slot] = round(moved.get(slot, 0.0) + sign * qty, 6)
-    return {**ledger, "moved": moved, "applied": int(ledger.get("applied", 0)) + 1}
+            names[str(place)] = name
+    return {
+        **ledger,
+        "product_id": effect["product_id"],
+        "moved": moved,
+        "names": names,
+        "since": ledger.get("since") or at,
+        "applied": int(ledger.get("applied", 0)) + 1,
+    }
 
 
 class TransferEffect:
@@ -102,14 +115,23 @@ class TransferEffect:
         source_name = None if receipt else str(data["from_location"])
         effect: dict[str, Any] = {
             "picking": name,
+            "product_id": product.id,
             "qty": qty,
             "uom": product.uom_name,
             "from": source_name,
             "to": dest,
         }
+        source = (
+            await self._vendor_location()
+            if source_name is None
+            else await self._location(source_name)
+        )
+        effect.update({"from_id": None if receipt else source, "to_id": await self._location(dest)})
         found = await self._find(name)
         if found is None:
-            values = await self._picking_values(event, name, product, qty, source_name, dest)
+            values = await self._picking_values(
+                event, name, product, qty, source, source_name, dest
+            )
             try:
                 picking_id = await self._client.create("stock.picking", values)
             except OdooValidationError:
@@ -148,15 +170,11 @@ class TransferEffect:
         name: str,
         product: Product,
         qty: float,
+        source: int,
         source_name: str | None,
         dest_name: str,
     ) -> dict[str, Any]:
         data = event.data
-        source = (
-            await self._vendor_location()
-            if source_name is None
-            else await self._location(source_name)
-        )
         dest = await self._location(dest_name)
         if source == dest:
             raise Refused(f"{event.type}: from and to are the same location {dest_name!r}")
