@@ -89,6 +89,7 @@ def record(
         "moved": moved,
         "names": names,
         "since": ledger.get("since") or at,
+        "first_picking": ledger.get("first_picking") or effect.get("picking_id"),
         "applied": int(ledger.get("applied", 0)) + 1,
     }
 
