@@ -76,9 +76,7 @@ async def test_transfers_receipts_and_holds_take_effect_once(tmp_path: Path, ver
         for event in (move, receipt, hold):
             found = await _pickings(r, picking_name(event.id))
             assert [f["state"] for f in found] == ["done"]
-        assert (await _pickings(r, picking_name(hold.id)))[0]["note"] == (
-            "quality hold: colour"
-        )
+        assert (await _pickings(r, picking_name(hold.id)))[0]["note"] == ("quality hold: colour")
         # No backorder was left anywhere.
         assert await r.search_read("stock.picking", [["state", "!=", "done"]], "name") == []
 
@@ -135,9 +133,7 @@ async def test_a_picking_left_by_a_crash_is_validated_not_made_twice(
         await r.settle()
         assert await _qty(r, line.bolt, shelf) == 12
         for event in (crashed, done):
-            assert [f["state"] for f in await _pickings(r, picking_name(event.id))] == [
-                "done"
-            ]
+            assert [f["state"] for f in await _pickings(r, picking_name(event.id))] == ["done"]
 
 
 def event_qty(event: Any) -> float:
