@@ -35,6 +35,7 @@ from cloud_relay.errors import ConfigError, RelayError
 from cloud_relay.inbox.store import GatewayInfo
 from cloud_relay.posting.routing import order_name
 from cloud_relay.posting.store import DeadLetter, PostingStore
+from cloud_relay.reconcile import cli as reconcile_cli
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 #: Characters of a dead letter's error shown in the ``deadletters list`` table.
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("gateway_id", nargs="?", help="revoke every key of this gateway")
     target.add_argument("--key-id", help="revoke only this key")
     _deadletters_parser(sub, config_opt)
+    reconcile_cli.add_parser(sub, config_opt)
     sandbox = sub.add_parser(
         "sandbox", help="serve the Odoo sandbox (an Odoo stand-in) on loopback"
     )
@@ -391,6 +393,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_check_config(settings, args.config))
     if args.command == "deadletters":
         return asyncio.run(_deadletters(settings, args))
+    if args.command == "reconcile":
+        return asyncio.run(reconcile_cli.run(settings, args))
     if args.gateway_command == "add":
         return asyncio.run(_gateway_add(settings, args.gateway_id, args.public_key))
     if args.gateway_command == "list":

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from cloud_relay.errors import ConfigError
 from cloud_relay.odoo.config import OdooConfig
+from cloud_relay.reconcile.config import ReconcileConfig
+from cloud_relay.retention.config import RetentionConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/cloud-relay/relay.toml")
 ENV_PREFIX = "CLOUD_RELAY__"
@@ -140,6 +142,8 @@ class RelaySettings(BaseSettings):
     odoo: OdooConfig | None = None
     """Where Odoo is and as whom to call it; unset: nothing is posted to Odoo."""
     writer: WriterConfig = WriterConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @classmethod
     def settings_customise_sources(
