@@ -9,12 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cloud_relay.errors import RelayError
+from cloud_relay.errors import RelayError, TransientError
 from cloud_relay.reconcile.history import SqliteReportStore
 from cloud_relay.retention.config import RetentionConfig
 from cloud_relay.retention.sqlite import SqlitePruner
 
 log = logging.getLogger(__name__)
+_BUSY_RETRIES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +67,17 @@ class Pruner:
             return 0
         self._cutoff = cutoff
         total = 0
+        busy = 0
         while True:
-            pruned = await self._store.prune_batch(cutoff, self._config.batch)
+            try:
+                pruned = await self._store.prune_batch(cutoff, self._config.batch)
+            except TransientError:
+                busy += 1  # the database was busy past its timeout: yield, then try again
+                if busy > _BUSY_RETRIES:
+                    raise
+                await asyncio.sleep(0.1 * busy)
+                continue
+            busy = 0
             total += pruned.postings
             self._postings += pruned.postings
             self._events += pruned.events

@@ -71,6 +71,7 @@ def fill(path: Path, count: int) -> None:
             (stamp, stamp),
         )
         db.execute("UPDATE postings SET state = 'pending', applied_at = NULL WHERE seq = 2")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 
 
