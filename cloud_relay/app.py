@@ -21,6 +21,7 @@ from cloud_relay.notify import Notifier
 from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.store import PostingStore
 from cloud_relay.posting.worker import OdooWriter
+from cloud_relay.reconcile.service import start_upkeep
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ async def run_relay(
             on_stored=writer.wake if writer is not None else None,
             writer_stats=writer.stats if writer is not None else None,
         )
+        upkeep = await start_upkeep(settings, store, posting, metrics, app, token)
         server = RelayServer(
             uvicorn_config(app, listen),
             on_started=lambda: notifier.ready(f"serving on {listen}"),
@@ -186,6 +188,8 @@ async def run_relay(
             if writer_task is not None:
                 writer_task.cancel()
                 await asyncio.gather(writer_task, return_exceptions=True)
+            if upkeep is not None:
+                await upkeep.stop()
     log.info("cloud relay stopped")
 
 
