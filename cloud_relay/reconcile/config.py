@@ -15,8 +15,6 @@ class ReconcileConfig(BaseModel):
     """Run on the schedule while the relay runs (needs ``[odoo]``)."""
     schedule: str = "30 2 * * *"
     """A crontab line (minute hour day month weekday), in UTC; default nightly at 02:30."""
-    keep_runs: int = 200
-    """Reports kept as history (older ones are removed)."""
 
     @field_validator("schedule")
     @classmethod
