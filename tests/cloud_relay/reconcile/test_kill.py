@@ -21,7 +21,7 @@ from tests.cloud_relay.retention.test_pruning import fill
 from tests.cloud_relay.writer.harness import needs_sandbox, rig
 
 pytestmark = pytest.mark.timeout(180)
-KILL_EVENTS = int(os.environ.get("RETENTION_KILL_EVENTS", "50000"))
+KILL_EVENTS = int(os.environ.get("RETENTION_KILL_EVENTS", "20000"))
 
 
 async def _until(condition: Callable[[], bool], what: str, within: float = 60.0) -> None:
@@ -113,7 +113,11 @@ async def main() -> None:
     await store.open()
     await history.open()
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    await Pruner(store, history, RetentionConfig(batch=50), clock=lambda: now).run_once()
+    try:
+        await Pruner(store, history, RetentionConfig(batch=50), clock=lambda: now).run_once()
+    finally:
+        await store.close()
+        await history.close()
 
 asyncio.run(main())
 """
