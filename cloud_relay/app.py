@@ -161,7 +161,6 @@ async def run_relay(
             on_stored=writer.wake if writer is not None else None,
             writer_stats=writer.stats if writer is not None else None,
         )
-        upkeep = await start_upkeep(settings, store, posting, metrics, app, token)
         server = RelayServer(
             uvicorn_config(app, listen),
             on_started=lambda: notifier.ready(f"serving on {listen}"),
@@ -170,7 +169,9 @@ async def run_relay(
         sock = bind_socket(listen)
         writer_task = asyncio.create_task(writer.run()) if writer is not None else None
         watchdog = asyncio.create_task(notifier.run_watchdog(), name="watchdog")
+        upkeep = None
         try:
+            upkeep = await start_upkeep(settings, store, posting, metrics, app, token)
             if install_signal_handlers:
                 _stop_on_signals(server)
             log.info(

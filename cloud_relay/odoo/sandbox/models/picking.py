@@ -15,6 +15,7 @@ As measured on 18 and 19:
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +52,7 @@ class Picking(Model):
             **super().define_fields(version),
             "name": f.char("Reference", default="/"),
             "origin": f.char("Source Document"),
-            "note": f.char("Notes"),
+            "note": f.char("Notes"),  # Html: plain text comes back as a paragraph
             "picking_type_id": f.many2one("stock.picking.type", "Operation Type", required=True),
             "picking_type_code": f.char("Type of Operation", compute=_type_code),
             "location_id": f.many2one("stock.location", "Source Location", required=True),
@@ -80,6 +81,8 @@ class Picking(Model):
                 number = self.env.db.next_number(f"stock.picking.type.{picking_type}")
                 vals["name"] = f"WH/{row.get('sequence_code')}/{number:05d}"
         vals["scheduled_date"] = vals.get("scheduled_date") or self.env.now()
+        if vals.get("note") and not str(vals["note"]).startswith("<"):
+            vals["note"] = f"<p>{html.escape(str(vals['note']))}</p>"  # an Html field
         self._check_unique(None, vals.get("name"), vals.get("company_id") or 1)
         return vals
 
