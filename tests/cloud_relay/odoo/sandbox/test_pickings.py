@@ -265,3 +265,13 @@ async def test_reloading_a_done_picking_fails(odoo: Odoo) -> None:
     assert third["messages"][0]["message"] == (
         "Changing the operation type of this record is forbidden at this point."
     )
+
+
+async def test_a_picking_note_is_html(odoo: Odoo) -> None:
+    """Real 18 answers a plain-text note as a paragraph (an Html field)."""
+    x = odoo.x
+    product = await storable(x, "Bolt")
+    await count_stock(x, product, 1)
+    picking = await _transfer(odoo, product, 1, STOCK, picked=1, note="hold: colour")
+    rows = await x("stock.picking", "read", [picking], ["note"])
+    assert rows[0]["note"] == "<p>hold: colour</p>"
