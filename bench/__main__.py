@@ -74,6 +74,10 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"events": 1000, "rate": 100.0, "raw_calls": 100},
         {"events": 300, "rate": 100.0, "raw_calls": 50},
     ),
+    "reconcile": (
+        {"orders": 1000, "quants": 5000},
+        {"orders": 200, "quants": 1000},
+    ),
     "agent_rss": (
         {"events": 1_000_000, "opcua": True, "settle_seconds": 10.0},
         {"events": 100_000, "opcua": True, "settle_seconds": 4.0},
@@ -409,6 +413,18 @@ def rows_bom_publish(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
     return out
 
 
+def rows_reconcile(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
+    return [
+        Row(
+            f"Reconcile, {r['orders']} open orders, {r['quants']} quants"
+            f" ({r['odoo_calls']} Odoo calls)",
+            f"{r['seconds']:.2f} s",
+            f"one search_read of every quant: {r['one_quant_read_seconds']:.2f} s",
+            r["seconds"] / r["one_quant_read_seconds"] if r["one_quant_read_seconds"] else None,
+        )
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]] = {
     "queue_ingest": rows_queue_ingest,
     "mqtt_ingest": rows_mqtt_ingest,
@@ -418,6 +434,7 @@ ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]] = {
     "inbox_store": rows_inbox_store,
     "relay_ingest": rows_relay_ingest,
     "odoo_post": rows_odoo_post,
+    "reconcile": rows_reconcile,
     "odoo_post_live": rows_odoo_post_live,
     "agent_rss": rows_agent_rss,
     "e2e_latency": rows_e2e_latency,

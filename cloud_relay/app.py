@@ -25,6 +25,7 @@ from cloud_relay.posting.factory import open_posting_store
 from cloud_relay.posting.stats import PostingStats
 from cloud_relay.posting.store import PostingStore
 from cloud_relay.posting.worker import PostingWorker
+from cloud_relay.reconcile.service import start_upkeep
 from runtime.notify import Notifier
 from runtime.supervisor import Supervisor
 
@@ -188,7 +189,9 @@ async def run_relay(
         sock = bind_socket(listen)
         probe = health_probe(store, writer)
         what = "inbox" if writer is None else "inbox or Odoo writer"
+        upkeep = None
         try:
+            upkeep = await start_upkeep(settings, store, posting, metrics, app, token)
             async with asyncio.TaskGroup() as tasks:
                 background = [
                     tasks.create_task(notifier.run_watchdog(probe, what=what), name="watchdog")
@@ -218,6 +221,8 @@ async def run_relay(
                         task.cancel()
         finally:
             sock.close()
+            if upkeep is not None:
+                await upkeep.stop()
     log.info("cloud relay stopped")
 
 

@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     from cloud_relay.masterdata.arguments import add_bom_parser
 
     add_bom_parser(sub, config_opt)
+
+    from cloud_relay.reconcile.arguments import add_reconcile_parser
+
+    add_reconcile_parser(sub, config_opt)
     sandbox = sub.add_parser(
         "sandbox", help="serve the Odoo sandbox (an Odoo stand-in) on loopback"
     )
@@ -416,6 +420,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from cloud_relay.masterdata.cli import run_bom
 
         return asyncio.run(run_bom(settings, args))
+    if args.command == "reconcile":
+        from cloud_relay.reconcile import cli as reconcile_cli
+
+        return asyncio.run(reconcile_cli.run(settings, args))
     if args.gateway_command == "add":
         return asyncio.run(_gateway_add(settings, args.gateway_id, args.public_key, args.role))
     if args.gateway_command == "list":

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from cloud_relay.errors import ConfigError
 from cloud_relay.masterdata.config import BomConfig
 from cloud_relay.odoo.config import OdooConfig
+from cloud_relay.reconcile.config import ReconcileConfig
+from cloud_relay.retention.config import RetentionConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/cloud-relay/relay.toml")
 ENV_PREFIX = "CLOUD_RELAY__"
@@ -206,6 +208,9 @@ class RelaySettings(BaseSettings):
     odoo: OdooConfig | None = None
     """Where Odoo is and as whom to call it; unset: nothing is posted to Odoo."""
     writer: WriterConfig = WriterConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
+    retention: RetentionConfig = RetentionConfig()
+
     bom: BomConfig = BomConfig()
     """BOM publishing (``cloud-relay bom ...``, ``POST /v1/boms``)."""
 

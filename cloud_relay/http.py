@@ -139,6 +139,8 @@ def build_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     throttle = GuessThrottle()
+    # Admin routes added later (reconciliation) count guesses with the same throttle.
+    app.state.admin_throttle = throttle
     install_admin_api(
         app,
         store,

@@ -39,6 +39,8 @@ EventType = Literal[
     "operation.finished",
     "order.completed",
     "inventory.counted",
+    "stock.transferred",
+    "stock.received",
     "signal.sampled",
 ]
 
@@ -55,6 +57,8 @@ STOCK_MOVING_TYPES: frozenset[str] = frozenset(
         "operation.finished",
         "order.completed",
         "inventory.counted",
+        "stock.transferred",
+        "stock.received",
     }
 )
 
@@ -135,6 +139,37 @@ class InventoryCounted(_Data):
     lot: Name | None = None
 
 
+Text = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class StockTransferred(_Data):
+    """Stock moved between two locations (full Odoo name or barcode); a quality hold or
+    release is a transfer to or from a quarantine location with a ``reason``."""
+
+    product: Name
+    qty: Quantity
+    uom: Name | None = None
+    from_location: Name
+    to_location: Name
+    lot: Name | None = None
+    reference: Name | None = None
+    operation_type: Name | None = None
+    reason: Text | None = None
+
+
+class StockReceived(_Data):
+    """Finished goods or components received into a location (from a vendor)."""
+
+    product: Name
+    qty: Quantity
+    uom: Name | None = None
+    location: Name
+    lot: Name | None = None
+    reference: Name | None = None
+    operation_type: Name | None = None
+    reason: Text | None = None
+
+
 class SignalSampled(_Data):
     name: Name
     value: (
@@ -154,6 +189,8 @@ DATA_MODELS: dict[str, type[_Data]] = {
     "operation.finished": OperationChanged,
     "order.completed": OrderCompleted,
     "inventory.counted": InventoryCounted,
+    "stock.transferred": StockTransferred,
+    "stock.received": StockReceived,
     "signal.sampled": SignalSampled,
 }
 
@@ -356,6 +393,7 @@ def _fast_data_schemas(from_json: bool) -> dict[str, cs.CoreSchema]:
         mode="left_to_right",
     )
     value = cs.union_schema([cs.bool_schema(strict=True), number(), text], mode="left_to_right")
+    stock_optional = {"uom": name, "reference": name, "operation_type": name, "reason": text}
     return {
         "production.reported": _fields(
             {"order": name, "qty": qty}, {"uom": name, "lot": name, "workcenter": name}
@@ -373,6 +411,13 @@ def _fast_data_schemas(from_json: bool) -> dict[str, cs.CoreSchema]:
         "order.completed": _fields({"order": name, "backorder": cs.bool_schema(strict=True)}, {}),
         "inventory.counted": _fields(
             {"product": name, "location": name, "qty": number(ge=0)}, {"lot": name}
+        ),
+        "stock.transferred": _fields(
+            {"product": name, "qty": qty, "from_location": name, "to_location": name},
+            {**stock_optional, "lot": name},
+        ),
+        "stock.received": _fields(
+            {"product": name, "qty": qty, "location": name}, {**stock_optional, "lot": name}
         ),
         "signal.sampled": _fields({"name": name, "value": value}, {"unit": name}),
     }

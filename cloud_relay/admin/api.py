@@ -119,7 +119,7 @@ def install_admin_api(
 ) -> None:
     """Add the admin routes and their error answers to ``app``; ``routers`` (dead letters, say)
     are mounted behind the same bearer token, and wrong tokens are throttled per client."""
-    require = _require_admin(token, throttle or GuessThrottle())
+    require = require_admin(token, throttle or GuessThrottle())
     app.add_middleware(NoSniff)
     app.include_router(_router(store, require))
     for router in routers:
@@ -166,7 +166,7 @@ class NoSniff:
 RequireAdmin = Callable[[Request, HTTPAuthorizationCredentials | None], None]
 
 
-def _require_admin(token: str | None, throttle: GuessThrottle) -> RequireAdmin:
+def require_admin(token: str | None, throttle: GuessThrottle) -> RequireAdmin:
     expected = token.encode() if token else None
 
     def require_admin(

@@ -89,6 +89,7 @@ class Applier:
         if found is None:
             raise Refused(f"event type {first.type!r} is not posted to Odoo")
         ledger = OrderLedger.from_json(ledger_json)
-        state = StepState(key, ledger, intent or {}, save_intent)
+        state = StepState(key, ledger, intent or {}, save_intent, stored=ledger_json)
         effects = await found[0].apply(self._odoo, step, state)
-        return Outcome(ledger.to_json(), effects)
+        kept = state.own_ledger if state.own_ledger is not None else ledger.to_json()
+        return Outcome(kept, effects)

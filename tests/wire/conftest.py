@@ -30,6 +30,16 @@ VALID_DATA: dict[str, dict[str, Any]] = {
     "operation.finished": {"order": "WH/MO/00001", "operation": "Cutting", "workcenter": "P1"},
     "order.completed": {"order": "WH/MO/00001", "backorder": False},
     "inventory.counted": {"product": "STEEL", "location": "WH/Stock", "qty": 0.0},
+    "stock.transferred": {
+        "product": "STEEL",
+        "qty": 2.0,
+        "uom": "kg",
+        "from_location": "WH/Stock",
+        "to_location": "QUARANTINE",
+        "lot": "L7",
+        "reason": "quality hold",
+    },
+    "stock.received": {"product": "STEEL", "qty": 10.0, "location": "WH/Stock"},
     "signal.sampled": {"name": "spindle_temp", "value": 61.5, "unit": "degC"},
 }
 

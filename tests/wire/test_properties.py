@@ -56,6 +56,22 @@ DATA: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "inventory.counted": with_required(
         {"product": names, "location": names, "qty": counts}, lot=names
     ),
+    "stock.transferred": with_required(
+        {"product": names, "qty": quantities, "from_location": names, "to_location": names},
+        uom=names,
+        lot=names,
+        reference=names,
+        operation_type=names,
+        reason=st.text(max_size=1024),
+    ),
+    "stock.received": with_required(
+        {"product": names, "qty": quantities, "location": names},
+        uom=names,
+        lot=names,
+        reference=names,
+        operation_type=names,
+        reason=st.text(max_size=1024),
+    ),
     "signal.sampled": with_required(
         {
             "name": names,

@@ -87,6 +87,7 @@ _ACCESS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "stock.lot": [(USER, (_R,)), (STOCK_USER, _NOT_UNLINK), (STOCK_MANAGER, _ALL)],
     "stock.quant": [(USER, (_R,)), (STOCK_USER, _NOT_UNLINK), (STOCK_MANAGER, _ALL)],
     "stock.move": [(STOCK_USER, _NOT_UNLINK), (STOCK_MANAGER, _ALL), (MRP_USER, _ALL)],
+    "stock.picking": [(STOCK_USER, _ALL)],
     "stock.move.line": [(STOCK_USER, _ALL), (STOCK_MANAGER, _ALL), (MRP_USER, _ALL)],
     "stock.scrap": [(STOCK_USER, _NOT_UNLINK), (STOCK_MANAGER, _ALL)],
     "stock.warn.insufficient.qty.scrap": [(STOCK_USER, _NOT_UNLINK)],

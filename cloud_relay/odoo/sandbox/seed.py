@@ -15,11 +15,14 @@ from cloud_relay.odoo.sandbox import units
 from cloud_relay.odoo.sandbox.db import Database
 from cloud_relay.odoo.sandbox.models.category import ALL_PRODUCTS
 from cloud_relay.odoo.sandbox.models.location import (
+    INTERNAL_TYPE,
     INVENTORY_LOCATION,
     MANUFACTURING_TYPE,
     PRODUCTION_LOCATION,
+    RECEIPT_TYPE,
     SCRAP_LOCATION,
     STOCK_LOCATION,
+    VENDOR_LOCATION,
     WAREHOUSE,
 )
 from cloud_relay.odoo.sandbox.models.workcenter import PERFORMANCE_LOSS, PRODUCTIVE_LOSS
@@ -180,7 +183,12 @@ def _seed_locations(db: Database, version: int) -> None:
         }
         if version <= 18:
             values["scrap_location"] = record_id == SCRAP_LOCATION
+        if record_id == STOCK_LOCATION:
+            values["barcode"] = "WHSTOCK"
+        if record_id == VENDOR_LOCATION and version >= 19:
+            values["location_id"] = None  # 19 names it "Vendors", not "Partners/Vendors"
         _insert(db, "stock.location", record_id, **values)
+    _seed_picking_types(db)
     _insert(
         db,
         "stock.warehouse",
@@ -212,6 +220,39 @@ def _seed_locations(db: Database, version: int) -> None:
     )
 
 
+def _seed_picking_types(db: Database) -> None:
+    """Receipts and Internal Transfers (archived, as without the multi-location setting)."""
+    common = {"warehouse_id": WAREHOUSE, "company_id": 1, "create_backorder": "ask"}
+    _insert(
+        db,
+        "stock.picking.type",
+        RECEIPT_TYPE,
+        name="Receipts",
+        code="incoming",
+        sequence_code="IN",
+        default_location_src_id=VENDOR_LOCATION,
+        default_location_dest_id=STOCK_LOCATION,
+        use_create_lots=True,
+        use_existing_lots=False,
+        active=True,
+        **common,
+    )
+    _insert(
+        db,
+        "stock.picking.type",
+        INTERNAL_TYPE,
+        name="Internal Transfers",
+        code="internal",
+        sequence_code="INT",
+        default_location_src_id=STOCK_LOCATION,
+        default_location_dest_id=STOCK_LOCATION,
+        use_create_lots=False,
+        use_existing_lots=True,
+        active=False,
+        **common,
+    )
+
+
 def _seed_losses(db: Database) -> None:
     losses = [
         (1, "Material Availability", "availability"),
@@ -240,6 +281,9 @@ def _seed_external_ids(db: Database, version: int) -> None:
         ("base", "user_root", "res.users", 1),
         ("base", "user_admin", "res.users", ADMIN_UID),
         ("stock", "stock_location_stock", "stock.location", STOCK_LOCATION),
+        ("stock", "stock_location_suppliers", "stock.location", VENDOR_LOCATION),
+        ("stock", "picking_type_in", "stock.picking.type", RECEIPT_TYPE),
+        ("stock", "picking_type_internal", "stock.picking.type", INTERNAL_TYPE),
         ("stock", "location_inventory", "stock.location", INVENTORY_LOCATION),
         ("stock", "location_production", "stock.location", PRODUCTION_LOCATION),
         ("stock", "stock_location_scrapped", "stock.location", SCRAP_LOCATION),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -31,6 +31,8 @@ from cloud_relay.odoo.client import OdooClient
 from cloud_relay.posting.ledger import OrderLedger
 from cloud_relay.posting.lookup import Lookup, Product, Refused
 from cloud_relay.posting.store import Posting
+from cloud_relay.posting.transfer import TransferEffect
+from cloud_relay.posting.units import Units
 from wire.events import DATA_MODELS
 
 SaveIntent = Callable[[dict[str, Any]], Awaitable[None]]
@@ -89,6 +91,20 @@ class Odoo:
     client: OdooClient
     lookup: Lookup
     consume_bom_when_unreported: bool = True
+    units: Units = field(init=False)
+    """Odoo's units of measure, read once: quantities are converted into the product's unit."""
+    transfers: TransferEffect = field(init=False)
+    """Pickings for stock transfers and receipts, with their location and type caches."""
+
+    def __post_init__(self) -> None:
+        units = Units(self.client)
+        object.__setattr__(self, "units", units)
+        object.__setattr__(self, "transfers", TransferEffect(self.client, self.lookup, units))
+
+    async def in_product_unit(self, qty: float, uom: str | None, product: Product) -> float:
+        """``qty`` reported in ``uom`` as a quantity of ``product``'s unit in Odoo (Refused
+        naming both units when they are of different kinds)."""
+        return await self.units.in_product_unit(qty, uom, product)
 
     @property
     def lot_field(self) -> str:
@@ -105,6 +121,10 @@ class StepState:
     ledger: OrderLedger
     intent: dict[str, Any]
     save_intent: SaveIntent
+    stored: dict[str, Any] = field(default_factory=dict)
+    """The key's ledger as stored, for an effect that keeps a ledger of its own shape."""
+    own_ledger: dict[str, Any] | None = None
+    """Set by such an effect: the ledger to store instead of ``ledger``."""
 
 
 class Effect(Protocol):
@@ -136,15 +156,6 @@ def odoo_datetime(value: datetime) -> str:
 def event_xmlid(event_id: str) -> str:
     """The external id binding a record the relay creates to the event it came from."""
     return f"{XMLID_MODULE}.event_{event_id.replace('-', '_')}"
-
-
-def check_uom(item: Item, uom: str | None, product: Product) -> None:
-    """Refuse a quantity reported in a unit other than the product's in Odoo."""
-    if uom and product.uom_name and uom != product.uom_name:
-        raise Refused(
-            f"{item.type}: unit {uom!r} is not the unit of product {product.code!r} in Odoo "
-            f"({product.uom_name!r}); report quantities in {product.uom_name!r}"
-        )
 
 
 def load_failed(what: str, result: Any) -> Refused:

@@ -20,6 +20,7 @@ MO_FIELDS = (
     "product_tracking",
     "qty_producing",
     "location_src_id",
+    "product_uom_id",
 )
 
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from cloud_relay.posting.effects.base import Drift, Effects, Item, Odoo, StepState, check_uom
+from cloud_relay.posting.effects.base import Drift, Effects, Item, Odoo, StepState
 from cloud_relay.posting.effects.components import component_commands
 from cloud_relay.posting.effects.order import check_open, lot_of, mo_key, read_order
 from cloud_relay.posting.effects.scrap import post_scraps
@@ -57,8 +57,34 @@ class OrderQuantities:
         scraps = [i for i in step if i.type == "scrap.reported"]
         codes = {c.product for _, c in consumed}
         products = await odoo.lookup.products(codes) if codes else {}
-        for item, c in consumed:
-            check_uom(item, c.uom, products[c.product])
+        # Quantities in the product's unit in Odoo (converted with Odoo's factors).
+        consumed = [
+            (
+                i,
+                c.model_copy(
+                    update={"qty": await odoo.in_product_unit(c.qty, c.uom, products[c.product])}
+                ),
+            )
+            for i, c in consumed
+        ]
+        if any(p.uom for _, p in produced):
+            finished = Product(
+                many2one_id(mo["product_id"]) or 0,
+                many2one_name(mo["product_id"]) or "",
+                many2one_name(mo["product_id"]) or "",
+                "none",
+                many2one_id(mo.get("product_uom_id")) or 0,
+                many2one_name(mo.get("product_uom_id")) or "",
+            )
+            produced = [
+                (
+                    i,
+                    p.model_copy(
+                        update={"qty": await odoo.in_product_unit(p.qty, p.uom, finished)}
+                    ),
+                )
+                for i, p in produced
+            ]
         if scraps:
             # Refuse an unknown scrapped product before anything is written.
             await odoo.lookup.products({i.model(ScrapReported).product for i in scraps})

@@ -15,6 +15,7 @@ from cloud_relay.posting.effects.inventory import InventoryCount
 from cloud_relay.posting.effects.operations import Operations
 from cloud_relay.posting.effects.quantities import OrderQuantities
 from cloud_relay.posting.effects.scrap import LooseScrap
+from cloud_relay.posting.effects.stock import StockMoves
 
 #: Every effect; for a type several handle, the first whose ``key`` takes the event wins.
 EFFECTS: tuple[Effect, ...] = (
@@ -23,6 +24,7 @@ EFFECTS: tuple[Effect, ...] = (
     Operations(),
     Completion(),
     InventoryCount(),
+    StockMoves(),
 )
 
 #: Event types kept at the relay and never posted to Odoo.

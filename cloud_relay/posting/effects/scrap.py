@@ -15,7 +15,6 @@ from cloud_relay.posting.effects.base import (
     Odoo,
     SaveIntent,
     StepState,
-    check_uom,
     event_xmlid,
     load_failed,
 )
@@ -48,7 +47,7 @@ async def post_scraps(
     rows: list[list[Any]] = []
     for item, scrap in zip(step, scraps, strict=True):
         product = products[scrap.product]
-        check_uom(item, scrap.uom, product)
+        qty = await odoo.in_product_unit(scrap.qty, scrap.uom, product)
         lot_id: Any = ""
         if scrap.lot and product.tracking != "none":
             lot_id = (await odoo.lookup.lots(product, {scrap.lot}, create=False))[scrap.lot]
@@ -56,7 +55,7 @@ async def post_scraps(
             [
                 event_xmlid(item.event_id),
                 product.id,
-                scrap.qty,
+                qty,
                 location,
                 lot_id,
                 mo["id"] if mo else "",

@@ -14,6 +14,7 @@ from cloud_relay.odoo.sandbox.models.location import (
 from cloud_relay.odoo.sandbox.models.lot import Lot
 from cloud_relay.odoo.sandbox.models.move import Move
 from cloud_relay.odoo.sandbox.models.move_line import MoveLine
+from cloud_relay.odoo.sandbox.models.picking import Picking
 from cloud_relay.odoo.sandbox.models.product import Product, ProductTemplate, Uom, UomCategory
 from cloud_relay.odoo.sandbox.models.production import Production
 from cloud_relay.odoo.sandbox.models.quant import Quant
@@ -49,6 +50,7 @@ MODEL_CLASSES: list[type[Model]] = [
     ProcurementGroup,
     Lot,
     Quant,
+    Picking,
     Move,
     MoveLine,
     Bom,

@@ -6,7 +6,7 @@ from typing import Any
 
 from cloud_relay.odoo.sandbox import fields as f
 from cloud_relay.odoo.sandbox.fields import Field
-from cloud_relay.odoo.sandbox.orm import Model
+from cloud_relay.odoo.sandbox.orm import Model, sql_constraint
 
 USAGES = ("supplier", "view", "internal", "customer", "inventory", "production", "transit")
 STOCK_LOCATION = 8
@@ -14,6 +14,9 @@ INVENTORY_LOCATION = 14
 PRODUCTION_LOCATION = 15
 SCRAP_LOCATION = 16
 MANUFACTURING_TYPE = 8
+VENDOR_LOCATION = 4
+RECEIPT_TYPE = 1
+INTERNAL_TYPE = 7
 WAREHOUSE = 1
 
 
@@ -25,6 +28,7 @@ class Location(Model):
     _order = "complete_name, id"
     _rec_name = "complete_name"
     _parent_name = "location_id"
+    _indexed = ("barcode",)
 
     @classmethod
     def define_fields(cls, version: int) -> dict[str, Field]:
@@ -36,9 +40,18 @@ class Location(Model):
             "usage": f.selection("Location Type", USAGES, default="internal", required=True),
             "active": f.boolean("Active", default=True),
             "company_id": f.many2one("res.company", "Company"),
+            "barcode": f.char("Barcode"),
             "scrap_location": f.boolean("Is a Scrap Location?", versions=frozenset({17, 18})),
             "warehouse_id": f.many2one("stock.warehouse", "Warehouse", compute=_warehouse),
         }
+
+    def _check(self, row: Any) -> None:
+        barcode = row.get("barcode")
+        if barcode and any(
+            other != row.get("id") and self.get(other, "company_id") == row.get("company_id")
+            for other in self.env.db.lookup(self._name, "barcode", barcode)
+        ):
+            raise sql_constraint("The barcode for a location must be unique per company!")
 
     def full_name(self, record_id: int) -> str:
         """``Parent/Child`` names: a view location is named alone, others under their parent."""

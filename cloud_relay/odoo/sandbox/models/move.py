@@ -13,6 +13,7 @@ from typing import Any
 from cloud_relay.odoo.sandbox import fields as f
 from cloud_relay.odoo.sandbox.fields import Field
 from cloud_relay.odoo.sandbox.models import lookup
+from cloud_relay.odoo.sandbox.models.picking_moves import picking_move_values
 from cloud_relay.odoo.sandbox.models.posting import post_moves
 from cloud_relay.odoo.sandbox.models.product import is_storable, tracking_of
 from cloud_relay.odoo.sandbox.orm import Model
@@ -29,7 +30,13 @@ class Move(Model):
     _description = "Stock Move"
     _order = "sequence, id"
     _rec_name = "reference"
-    _indexed = ("raw_material_production_id", "production_id", "product_id", "scrap_id")
+    _indexed = (
+        "raw_material_production_id",
+        "production_id",
+        "product_id",
+        "scrap_id",
+        "picking_id",
+    )
     _inverses = {"quantity": "_set_quantity", "picked": "_set_picked"}
 
     @classmethod
@@ -72,6 +79,7 @@ class Move(Model):
             "scrap_id": f.many2one("stock.scrap", "Scrap operation"),
             "group_id": f.many2one("procurement.group", "Procurement Group", versions=old),
             "picking_type_id": f.many2one("stock.picking.type", "Operation Type"),
+            "picking_id": f.many2one("stock.picking", "Transfer"),
             "date": f.datetime_field("Date Scheduled", required=True),
             "company_id": f.many2one("res.company", "Company", default=1),
             "lot_ids": f.many2many("stock.lot", "Serial Numbers", compute=_lots),
@@ -93,6 +101,8 @@ class Move(Model):
     def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
         products = lookup.products(self.env)
         product = vals.get("product_id")
+        if vals.get("picking_id"):
+            vals = picking_move_values(self, vals)
         if product and not vals.get("product_uom"):
             vals["product_uom"] = products.get(int(product), "uom_id")
         if product and "name" in self.fields and not vals.get("name"):

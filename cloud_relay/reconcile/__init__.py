@@ -1,0 +1,1 @@
+"""Reconciliation: does Odoo hold what the plant reported through the relay?"""

@@ -1,0 +1,1 @@
+"""Retention: removing what was posted and reconciled, so the database stops growing."""
