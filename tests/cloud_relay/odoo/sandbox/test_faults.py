@@ -132,6 +132,8 @@ async def _wait_until_refused(base_url: str) -> None:
                 await fresh.get("/sandbox/calls")
         except httpx.ConnectError:
             return
+        except httpx.RemoteProtocolError:
+            pass  # accepted just as the listener closed: the refusal is still starting
         assert loop.time() < deadline, "still accepting connections"
         await asyncio.sleep(0.02)
 
