@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.queue.store import QueueStore
+from agent.uploader.config import RelayConfig
 from agent.uploader.uploader import Uploader
 from tests.agent.uploader.harness import (
     GATEWAY_ID,
@@ -19,7 +20,7 @@ from tests.agent.uploader.harness import (
     running,
     wait_until,
 )
-from tests.fixtures.receiver import Receiver, make_tls_files
+from tests.fixtures.receiver import Fault, Receiver, make_tls_files
 
 
 async def test_delivers_backlog_and_live_events_in_order(
@@ -119,6 +120,25 @@ async def test_single_event_larger_than_the_byte_limit_still_goes_alone(
     async with running(uploader):
         await wait_until(lambda: receiver.acked(GATEWAY_ID) == 3, "all 3 are stored")
     assert [(r.first_seq, r.last_seq) for r in receiver.requests] == [(1, 1), (2, 2), (3, 3)]
+
+
+async def test_shipped_defaults_batch_only_what_arrived_during_a_flight(
+    queue: QueueStore, receiver: Receiver, private_key: Ed25519PrivateKey
+) -> None:
+    # An event on an idle link goes alone; those queued while it is in flight share the next.
+    defaults = RelayConfig().model_dump(exclude={"url"})
+    config = relay_config(receiver, **{"batch_max_age_ms": defaults["batch_max_age_ms"]})
+    uploader = Uploader(config, queue, GATEWAY_ID, private_key)
+    receiver.fail_next(Fault.hang())
+    async with running(uploader):
+        await queue.enqueue([new_event(0)])
+        await wait_until(lambda: uploader.stats().in_flight == (1, 1), "seq 1 is in flight")
+        for n in range(1, 10):
+            await queue.enqueue([new_event(n)])
+        receiver.release()
+        await wait_until(lambda: receiver.acked(GATEWAY_ID) == 10, "all 10 are stored")
+    sent = [(r.first_seq, r.last_seq) for r in receiver.requests if r.status == 200]
+    assert sent == [(1, 1), (2, 10)]
 
 
 async def test_partial_batch_waits_for_more_until_full(
