@@ -74,6 +74,14 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"events": 1_000_000, "opcua": True, "settle_seconds": 10.0},
         {"events": 100_000, "opcua": True, "settle_seconds": 4.0},
     ),
+    "agent_rss_mqtt": (
+        {"events": 1_000_000, "opcua": False, "settle_seconds": 10.0},
+        {"events": 100_000, "opcua": False, "settle_seconds": 4.0},
+    ),
+    "agent_rss_opcua": (
+        {"events": 1_000_000, "opcua": True, "mqtt": False, "settle_seconds": 10.0},
+        {"events": 100_000, "opcua": True, "mqtt": False, "settle_seconds": 4.0},
+    ),
     "e2e_latency": (
         {"increments": 300, "rate": 20.0},
         {"increments": 60, "rate": 20.0},
@@ -85,7 +93,11 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 #: Entries of SIZES that run another entry's module.
-MODULES = {"odoo_post_live": "odoo_post"}
+MODULES = {
+    "odoo_post_live": "odoo_post",
+    "agent_rss_mqtt": "agent_rss",
+    "agent_rss_opcua": "agent_rss",
+}
 
 
 # --- running one benchmark ------------------------------------------------------------------
@@ -339,7 +351,9 @@ def rows_odoo_post_live(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
 
 
 def rows_agent_rss(r: dict[str, Any], _: dict[str, Any]) -> list[Row]:
-    sources = "MQTT + OPC UA" if r["opcua"] else "MQTT"
+    sources = " + ".join(
+        name for name, on in (("MQTT", r.get("mqtt", True)), ("OPC UA", r["opcua"])) if on
+    )
     floor = r["interpreter_mb"]
     limit = f"bare python3: {floor:.1f} MB (agent modules imported: {r['imports_mb']:.1f} MB)"
     return [
@@ -410,6 +424,8 @@ ROWS: dict[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]] = {
     "odoo_post": rows_odoo_post,
     "odoo_post_live": rows_odoo_post_live,
     "agent_rss": rows_agent_rss,
+    "agent_rss_mqtt": rows_agent_rss,
+    "agent_rss_opcua": rows_agent_rss,
     "e2e_latency": rows_e2e_latency,
     "mqtt_e2e": rows_mqtt_e2e,
 }
