@@ -56,16 +56,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run_agent(workdir: Path, mqtt_port: int, opcua: bool, settle_seconds: float) -> float:
+def run_agent(
+    workdir: Path, mqtt_port: int, opcua: bool, settle_seconds: float, mqtt: bool = True
+) -> float:
     """Peak RSS in MB of ``edge-agent run`` over ``settle_seconds``."""
     config = workdir / "agent.toml"
     text = (
         f'[gateway]\nid = "gw-rss"\nsigning_key_file = "{workdir}/gw.pem"\n'
         f'state_dir = "{workdir}/state"\n[relay]\nurl = "http://127.0.0.1:9"\n'
         f'[health]\nlisten = "127.0.0.1:{free_port()}"\n[log]\nlevel = "WARNING"\n'
-        f'[mqtt]\nport = {mqtt_port}\n[[mqtt.subscriptions]]\ntopic = "t/#"\n'
-        f'event = "production.reported"\n[mqtt.subscriptions.fields]\norder = "/o"\nqty = "/q"\n'
     )
+    if mqtt:
+        text += (
+            f'[mqtt]\nport = {mqtt_port}\n[[mqtt.subscriptions]]\ntopic = "t/#"\n'
+            'event = "production.reported"\n[mqtt.subscriptions.fields]\norder = "/o"\n'
+            'qty = "/q"\n'
+        )
     if opcua:
         text += (
             f'[opcua]\nendpoint = "opc.tcp://127.0.0.1:{free_port()}/"\n'
@@ -107,22 +113,22 @@ def interpreter_mb(imports: str) -> float:
     return int(out.stdout.strip()) / 1024
 
 
-def agent_imports(opcua: bool) -> str:
+def agent_imports(opcua: bool, mqtt: bool = True) -> str:
     """The agent's main modules for the configuration run_agent writes: the CLI, the
     composition root and the configured sources (not what they import lazily at start)."""
-    modules = ["agent.cli", "agent.app", "agent.sources.mqtt.source"]
+    modules = ["agent.cli", "agent.app"] + (["agent.sources.mqtt.source"] if mqtt else [])
     if opcua:
         modules.append("agent.sources.opcua.source")
     return "\n".join(f"import {m}" for m in modules)
 
 
 def run(
-    events: int = 1_000_000, opcua: bool = False, settle_seconds: float = 15.0
+    events: int = 1_000_000, opcua: bool = False, settle_seconds: float = 15.0, mqtt: bool = True
 ) -> dict[str, Any]:
     """Idle, then with ``events`` queued; the interpreter floors beside; printed and returned."""
-    label = " +opcua" if opcua else ""
+    label = (" mqtt" if mqtt else "") + (" +opcua" if opcua else "")
     floor = interpreter_mb("")
-    imported = interpreter_mb(agent_imports(opcua))
+    imported = interpreter_mb(agent_imports(opcua, mqtt))
     print(f"bare interpreter: {floor:.1f} MB; agent modules imported{label}: {imported:.1f} MB")
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as tmp:
         workdir = Path(tmp)
@@ -133,13 +139,13 @@ def run(
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
         broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
         try:
-            idle = run_agent(workdir, port, opcua, settle_seconds)
+            idle = run_agent(workdir, port, opcua, settle_seconds, mqtt)
             print(f"agent RSS, empty queue{label}: {idle:.1f} MB", flush=True)
             started = time.monotonic()
             asyncio.run(fill(workdir / "state" / "queue.db", events))
             fill_seconds = time.monotonic() - started
             print(f"filled {events:,} events in {fill_seconds:.0f} s", flush=True)
-            loaded = run_agent(workdir, port, opcua, settle_seconds)
+            loaded = run_agent(workdir, port, opcua, settle_seconds, mqtt)
             print(f"agent RSS, {events:,} queued{label}: {loaded:.1f} MB")
         finally:
             broker.terminate()
@@ -147,6 +153,7 @@ def run(
     return {
         "events": events,
         "opcua": opcua,
+        "mqtt": mqtt,
         "idle_mb": idle,
         "loaded_mb": loaded,
         "interpreter_mb": floor,
@@ -158,10 +165,11 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--opcua", action="store_true", help="also configure an OPC UA source")
+    parser.add_argument("--no-mqtt", action="store_true", help="no MQTT source (OPC UA only)")
     parser.add_argument("--settle-seconds", type=float, default=15.0)
     args = parser.parse_args()
     count = int(os.environ.get("AGENT_RSS_EVENTS", "1000000"))
-    run(count, args.opcua, args.settle_seconds)
+    run(count, args.opcua, args.settle_seconds, mqtt=not args.no_mqtt)
 
 
 if __name__ == "__main__":

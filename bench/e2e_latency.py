@@ -1,7 +1,7 @@
 """End-to-end latency: from an OPC UA value change to the relay's commit, with the link up.
 
 Run by hand: ``python3 bench/e2e_latency.py [--increments 300] [--rate 20]
-[--case defaults age10]``.
+[--case defaults age200]``.
 
 An asyncua server in this process (``tests/fixtures/opcua_server.py``) holds the line's
 good-parts counter. The real agent (``python -m agent run``: an OPC UA counter rule on that node,
@@ -27,8 +27,9 @@ The floor in the same run: a bare asyncua client in this process subscribed to t
 with the agent's publishing interval, timed from the write to its notification. All times come
 from this machine's one clock.
 
-Cases: ``defaults`` (the shipped settings: publishing interval 100 ms, batch_max_age_ms 200) and
-``age10`` (batch_max_age_ms 10: a trickle goes at once instead of waiting for company).
+Cases: ``defaults`` (the shipped settings: publishing interval 100 ms, batch_max_age_ms 0, so a
+batch leaves as soon as the link is free) and ``age200`` (batch_max_age_ms 200: every batch that
+is not full waits that long for company).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ import httpx
 from asyncua import ua
 from asyncua.client.client import Client
 
+from agent.sources.opcua.config import OpcuaConfig
+from agent.uploader.config import RelayConfig
 from bench.relay_ingest import RelayProcess, free_port, register
 from tests.fixtures.opcua_server import NAMESPACE, VARIABLES, OpcuaTestServer
 from wire.keys import write_keypair
@@ -84,8 +87,12 @@ class Case:
 
 
 CASES = {
-    "defaults": Case("defaults", 100, 200),
-    "age10": Case("age10", 100, 10),
+    "defaults": Case(
+        "defaults",
+        OpcuaConfig.model_fields["publishing_interval_ms"].default,
+        RelayConfig.model_fields["batch_max_age_ms"].default,
+    ),
+    "age200": Case("age200", 100, 200),
 }
 
 

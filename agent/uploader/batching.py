@@ -1,7 +1,10 @@
 """Gathering the next batch from the queue, bounded by count, bytes and age.
 
-Under a backlog a batch is full at the first read and goes at once; under a trickle the first
-pending event waits at most ``max_age_seconds`` for others to share its request.
+A batch is what is pending when the uploader is free to send: with the link idle a lone event
+goes at once, and whatever arrives while a batch is in flight makes the next one, so batches
+grow with the load (as Nagle's algorithm gathers bytes behind an unacknowledged segment).
+Under a backlog a batch is full at the first read. A positive ``max_age_seconds`` also makes a
+batch that is not full wait that long for company.
 """
 
 from __future__ import annotations

@@ -21,8 +21,12 @@ class RelayConfig(BaseModel):
     """Most events in one batch."""
     batch_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Most uncompressed bytes of events in one batch."""
-    batch_max_age_ms: int = Field(default=200, ge=0)
-    """Longest the uploader waits for a batch to fill before sending what it has."""
+    batch_max_age_ms: int = Field(default=0, ge=0)
+    """Longest a batch waits to fill before it is sent; 0 (the default) sends at once.
+
+    Without a wait, batching still grows with the load: events that arrive while a batch is
+    in flight all go in the next one, as Nagle's algorithm gathers bytes behind an
+    unacknowledged segment."""
     compression: Literal["zstd", "gzip", "none"] = "zstd"
     """Content-Encoding of batch bodies."""
     timeout_seconds: float = Field(default=30.0, gt=0)

@@ -143,29 +143,80 @@ class Uploader:
             await self._relay.aclose()
 
     async def _upload(self) -> None:
-        """Post batch after batch, one at a time, each after the relay answered the previous."""
+        """Post batch after batch, one at a time, each after the relay answered the previous.
+
+        While a batch is in flight the next one is read and encoded from what is already
+        queued; it is sent only if it is still what the next collect would give (it starts
+        at the relay's next seq, and it is full or nothing was queued after it), so under a
+        backlog the queue read and the compression overlap the relay's work, and a stream
+        still gets everything that arrived during the flight.
+        """
         retrying = False
-        while True:
-            events = await self._collector.collect(
-                self._next_seq - 1, self._max_events, wait_for_more=not retrying
-            )
-            if not events:
-                continue
-            batch = self._encoder.encode(events)
-            self._in_flight = (batch.first_seq, batch.last_seq)
-            try:
-                reply = await self._relay.post(batch)
-            finally:
-                self._in_flight = None
-                self._last_exchange = time.monotonic()
-            delay = self._handle(batch, reply)
-            retrying = delay is not None
-            if delay:
-                self._backoff_seconds = delay
+        ahead: asyncio.Task[OutgoingBatch | None] | None = None
+        try:
+            while True:
+                batch = await self._take_prepared(ahead, retrying)
+                ahead = None
+                if batch is None:
+                    events = await self._collector.collect(
+                        self._next_seq - 1, self._max_events, wait_for_more=not retrying
+                    )
+                    if not events:
+                        continue
+                    batch = self._encoder.encode(events)
+                self._in_flight = (batch.first_seq, batch.last_seq)
+                ahead = asyncio.create_task(self._prepare_after(batch), name="uploader-ahead")
                 try:
-                    await asyncio.sleep(delay)
+                    reply = await self._relay.post(batch)
                 finally:
-                    self._backoff_seconds = 0.0
+                    self._in_flight = None
+                    self._last_exchange = time.monotonic()
+                delay = self._handle(batch, reply)
+                retrying = delay is not None
+                if delay:
+                    self._backoff_seconds = delay
+                    try:
+                        await asyncio.sleep(delay)
+                    finally:
+                        self._backoff_seconds = 0.0
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.wait([ahead])
+
+    async def _prepare_after(self, batch: OutgoingBatch) -> OutgoingBatch | None:
+        """The batch that follows ``batch`` from events queued now, or None if there are none."""
+        if self._queued_through() <= batch.last_seq:
+            return None
+        events = await self._queue.read_batch(
+            batch.last_seq, self._max_events, self._config.batch_max_bytes
+        )
+        if not events or events[0].seq != batch.last_seq + 1:
+            return None
+        return self._encoder.encode(events)
+
+    def _queued_through(self) -> int:
+        """The highest seq committed to the queue and not yet deleted (0 when none)."""
+        return self._queue.stats().last_seq or 0
+
+    async def _take_prepared(
+        self, ahead: asyncio.Task[OutgoingBatch | None] | None, retrying: bool
+    ) -> OutgoingBatch | None:
+        """The batch read ahead, if it is exactly what a collect would send now."""
+        if ahead is None:
+            return None
+        try:
+            batch = await ahead
+        except TransientError:
+            return None  # the collect that follows meets the same fault and waits it out
+        if batch is None or retrying or self._config.batch_max_age_ms > 0:
+            return None
+        if batch.first_seq != self._next_seq or batch.count > self._max_events:
+            return None
+        full = batch.count == self._max_events
+        if not full and self._queued_through() > batch.last_seq:
+            return None  # more arrived during the flight: the next batch takes it all
+        return batch
 
     async def _probe_while_idle(self) -> None:
         """Probe the relay at start, then whenever the link has been quiet for the interval."""

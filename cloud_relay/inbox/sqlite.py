@@ -5,6 +5,9 @@ Timestamps are stored as RFC 3339 text in UTC (:mod:`cloud_relay.storage.timesta
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -65,8 +68,39 @@ _INSERT_EVENT = (
     "INSERT INTO events (gateway_id, seq, id, type, occurred_at, received_at, key_id, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: Events past which a commit group takes no further waiting batch (it always takes one).
+GROUP_MAX_EVENTS = 10_000
+
 _EVENT_COLUMNS = "gateway_id, seq, id, type, occurred_at, received_at, key_id, body"
 _KEY_COLUMNS = "key_id, gateway_id, public_key_pem, added_at, revoked_at, role"
+
+
+class _Pending:
+    """A batch waiting for the commit group it will share, and its caller's answer."""
+
+    def __init__(
+        self, gateway_id: str, key_id: str, first_seq: int, events: Sequence[InboxEvent]
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.key_id = key_id
+        self.first_seq = first_seq
+        self.events = events
+        self.future: asyncio.Future[StoreResult] = asyncio.get_running_loop().create_future()
+        # A caller that stopped waiting (cancelled) leaves its answer unread: that is fine.
+        self.future.add_done_callback(_read_exception)
+
+    def fail(self, exc: BaseException) -> None:
+        if self.future.done():
+            return
+        if isinstance(exc, asyncio.CancelledError):
+            self.future.cancel()
+        else:
+            self.future.set_exception(exc)
+
+
+def _read_exception(future: asyncio.Future[StoreResult]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _key(row: sqlite3.Row) -> GatewayKey:
@@ -102,6 +136,8 @@ class SqliteInbox(SqliteStore):
         self._events_stored = 0
         self._events_replayed = 0
         self._gaps = 0
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._committer: asyncio.Future[None] | None = None
 
     async def ping(self) -> None:
         """Raise TransientError unless the file can be read."""
@@ -110,43 +146,102 @@ class SqliteInbox(SqliteStore):
     async def store_batch(
         self, gateway_id: str, key_id: str, first_seq: int, events: Sequence[InboxEvent]
     ) -> StoreResult:
-        """Store the events past the ack point in one IMMEDIATE transaction; see InboxStore."""
+        """Store the events past the ack point; see InboxStore.
+
+        Batches that arrive while a transaction is committing wait and then share the next
+        IMMEDIATE transaction (one fsync for all of them), each in a savepoint of its own: a
+        batch refused for a gap or a reused id is rolled back alone and the others commit.
+        The answer comes only after the COMMIT that holds the batch.
+        """
         check_batch(first_seq, events)
-        received_at = format_utc(datetime.now(UTC))
-
-        async def work(db: aiosqlite.Connection) -> StoreResult:
-            acked = await self._lock_gateway(db, gateway_id)
-            if first_seq > acked + 1:
-                self._gaps += 1
-                raise SequenceGapError(gateway_id, acked + 1)
-            fresh = events[max(0, acked + 1 - first_seq) :]
-            if fresh:
-                rows = [
-                    (
-                        gateway_id,
-                        e.seq,
-                        e.id,
-                        e.type,
-                        format_utc(e.occurred_at),
-                        received_at,
-                        key_id,
-                        e.body,
-                    )
-                    for e in fresh
-                ]
-                await self._insert_events(db, gateway_id, first_seq, rows)
-                acked = fresh[-1].seq
-            await db.execute(
-                "UPDATE gateways SET acked_seq = ?, last_seen_at = ? WHERE gateway_id = ?",
-                (acked, received_at, gateway_id),
-            )
-            return StoreResult(acked_seq=acked, stored=len(fresh))
-
-        result = await self._write(work)
+        pending = _Pending(gateway_id, key_id, first_seq, events)
+        self._pending.append(pending)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_pending())
+        result = await asyncio.shield(pending.future)
         self._batches += 1
         self._events_stored += result.stored
         self._events_replayed += len(events) - result.stored
         return result
+
+    async def _commit_pending(self) -> None:
+        """Commit waiting batches, as many as fit in one group, until none wait."""
+        while self._pending:
+            group: list[_Pending] = []
+            size = 0
+            while self._pending and (not group or size < GROUP_MAX_EVENTS):
+                group.append(self._pending.popleft())
+                size += len(group[-1].events)
+            try:
+                outcomes = await self._write(functools.partial(self._store_group, group=group))
+            except BaseException as exc:
+                for pending in group:
+                    pending.fail(exc)
+                if not isinstance(exc, Exception):
+                    for pending in self._pending:
+                        pending.fail(exc)
+                    self._pending.clear()
+                    raise
+                continue
+            for pending, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, StoreResult):
+                    pending.future.set_result(outcome)
+                else:
+                    pending.fail(outcome)
+
+    async def _store_group(
+        self, db: aiosqlite.Connection, *, group: Sequence[_Pending]
+    ) -> list[StoreResult | RejectedError]:
+        received_at = format_utc(datetime.now(UTC))
+        outcomes: list[StoreResult | RejectedError] = []
+        for pending in group:
+            await db.execute("SAVEPOINT batch")
+            try:
+                outcome: StoreResult | RejectedError = await self._store_one(
+                    db, pending, received_at
+                )
+            except RejectedError as exc:
+                await db.execute("ROLLBACK TO batch")
+                outcome = exc
+            await db.execute("RELEASE batch")
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _store_one(
+        self, db: aiosqlite.Connection, pending: _Pending, received_at: str
+    ) -> StoreResult:
+        gateway_id, key_id, first_seq, events = (
+            pending.gateway_id,
+            pending.key_id,
+            pending.first_seq,
+            pending.events,
+        )
+        acked = await self._lock_gateway(db, gateway_id)
+        if first_seq > acked + 1:
+            self._gaps += 1
+            raise SequenceGapError(gateway_id, acked + 1)
+        fresh = events[max(0, acked + 1 - first_seq) :]
+        if fresh:
+            rows = [
+                (
+                    gateway_id,
+                    e.seq,
+                    e.id,
+                    e.type,
+                    format_utc(e.occurred_at),
+                    received_at,
+                    key_id,
+                    e.body,
+                )
+                for e in fresh
+            ]
+            await self._insert_events(db, gateway_id, first_seq, rows)
+            acked = fresh[-1].seq
+        await db.execute(
+            "UPDATE gateways SET acked_seq = ?, last_seen_at = ? WHERE gateway_id = ?",
+            (acked, received_at, gateway_id),
+        )
+        return StoreResult(acked_seq=acked, stored=len(fresh))
 
     async def _lock_gateway(self, db: aiosqlite.Connection, gateway_id: str) -> int:
         rows = await fetch_rows(

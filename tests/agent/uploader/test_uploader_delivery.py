@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.queue.store import QueueStore
+from agent.uploader.config import RelayConfig
 from agent.uploader.uploader import Uploader
 from tests.agent.uploader.harness import (
     GATEWAY_ID,
@@ -19,7 +21,7 @@ from tests.agent.uploader.harness import (
     running,
     wait_until,
 )
-from tests.fixtures.receiver import Receiver, make_tls_files
+from tests.fixtures.receiver import Fault, Receiver, make_tls_files
 
 
 async def test_delivers_backlog_and_live_events_in_order(
@@ -121,6 +123,25 @@ async def test_single_event_larger_than_the_byte_limit_still_goes_alone(
     assert [(r.first_seq, r.last_seq) for r in receiver.requests] == [(1, 1), (2, 2), (3, 3)]
 
 
+async def test_shipped_defaults_batch_only_what_arrived_during_a_flight(
+    queue: QueueStore, receiver: Receiver, private_key: Ed25519PrivateKey
+) -> None:
+    # An event on an idle link goes alone; those queued while it is in flight share the next.
+    defaults = RelayConfig().model_dump(exclude={"url"})
+    config = relay_config(receiver, **{"batch_max_age_ms": defaults["batch_max_age_ms"]})
+    uploader = Uploader(config, queue, GATEWAY_ID, private_key)
+    receiver.fail_next(Fault.hang())
+    async with running(uploader):
+        await queue.enqueue([new_event(0)])
+        await wait_until(lambda: uploader.stats().in_flight == (1, 1), "seq 1 is in flight")
+        for n in range(1, 10):
+            await queue.enqueue([new_event(n)])
+        receiver.release()
+        await wait_until(lambda: receiver.acked(GATEWAY_ID) == 10, "all 10 are stored")
+    sent = [(r.first_seq, r.last_seq) for r in receiver.requests if r.status == 200]
+    assert sent == [(1, 1), (2, 10)]
+
+
 async def test_partial_batch_waits_for_more_until_full(
     queue: QueueStore, receiver: Receiver, private_key: Ed25519PrivateKey
 ) -> None:
@@ -166,3 +187,52 @@ async def test_uploads_over_tls_with_the_configured_ca(
             await wait_until(lambda: untrusting.stats().last_error is not None, "TLS fails")
         assert "certificate" in (untrusting.stats().last_error or "").lower()
         assert receiver.acked(GATEWAY_ID) == 10
+
+
+class _CountingReads:
+    """The queue, counting the batch reads made through it."""
+
+    def __init__(self, queue: QueueStore) -> None:
+        self._queue = queue
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+    async def read_batch(self, after_seq: int, max_events: int, max_bytes: int) -> Any:
+        self.reads += 1
+        return await self._queue.read_batch(after_seq, max_events, max_bytes)
+
+
+async def test_next_batch_is_read_while_one_is_in_flight(
+    queue: QueueStore, receiver: Receiver, private_key: Ed25519PrivateKey
+) -> None:
+    await fill(queue, 25)
+    counting = _CountingReads(queue)
+    config = relay_config(receiver, batch_max_events=10)
+    uploader = Uploader(config, cast(QueueStore, counting), GATEWAY_ID, private_key)
+    receiver.fail_next(Fault.hang())
+    async with running(uploader):
+        await wait_until(lambda: uploader.stats().in_flight == (1, 10), "seq 1..10 in flight")
+        await wait_until(lambda: counting.reads == 2, "seq 11..20 read during the flight")
+        receiver.release()
+        await wait_until(lambda: receiver.acked(GATEWAY_ID) == 25, "all 25 are stored")
+    sent = [(r.first_seq, r.last_seq) for r in receiver.requests if r.status == 200]
+    assert sent == [(1, 10), (11, 20), (21, 25)]
+
+
+async def test_a_batch_read_ahead_is_not_sent_short_of_what_arrived_since(
+    queue: QueueStore, receiver: Receiver, private_key: Ed25519PrivateKey
+) -> None:
+    await fill(queue, 7)
+    counting = _CountingReads(queue)
+    config = relay_config(receiver, batch_max_events=5)
+    uploader = Uploader(config, cast(QueueStore, counting), GATEWAY_ID, private_key)
+    receiver.fail_next(Fault.hang())
+    async with running(uploader):
+        await wait_until(lambda: counting.reads == 2, "seq 6..7 read during the flight")
+        await queue.enqueue([new_event(7), new_event(8)])
+        receiver.release()
+        await wait_until(lambda: receiver.acked(GATEWAY_ID) == 9, "all 9 are stored")
+    sent = [(r.first_seq, r.last_seq) for r in receiver.requests if r.status == 200]
+    assert sent == [(1, 5), (6, 9)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import random
 from datetime import UTC, datetime
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 from agent.health.metrics import build_registry
 from agent.health.status import assess
 from agent.queue.model import StoredEvent
+from agent.uploader.batching import BatchCollector
 from agent.uploader.body import BodyEncoder, OutgoingBatch
+from agent.uploader.config import RelayConfig
 from agent.uploader.relay_client import (
     Acked,
     Gap,
@@ -257,3 +260,31 @@ def test_metrics_expose_the_counters() -> None:
     assert registry.get_sample_value("edge_agent_uploader_retries_total") == 3
     assert registry.get_sample_value("edge_agent_uploader_acked_seq") == 10
     assert registry.get_sample_value("edge_agent_uploader_link_up") == 1
+
+
+class _OnePending:
+    """A queue holding one pending event that counts how often it is waited on."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    async def wait_until_pending(self, after_seq: int) -> None:
+        self.waits += 1
+        if after_seq >= 1:
+            await asyncio.Event().wait()  # nothing more ever arrives
+
+    async def read_batch(
+        self, after_seq: int, max_events: int, max_bytes: int
+    ) -> list[StoredEvent]:
+        if after_seq >= 1:
+            return []
+        return [StoredEvent(1, str(new_event_id()), "scrap.reported", b"{}")]
+
+
+async def test_shipped_defaults_send_a_lone_event_without_waiting_for_company() -> None:
+    config = RelayConfig()
+    queue = _OnePending()
+    collector = BatchCollector(queue, config.batch_max_bytes, config.batch_max_age_ms / 1000)
+    events = await collector.collect(0, config.batch_max_events, wait_for_more=True)
+    assert [event.seq for event in events] == [1]
+    assert queue.waits == 1, "the collector waited for more events before sending"

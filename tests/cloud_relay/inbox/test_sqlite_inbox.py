@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud_relay.errors import ConfigError, RelayError, TransientError
+from cloud_relay.errors import ConfigError, RelayError, SequenceGapError, TransientError
 from cloud_relay.inbox.sqlite import SqliteInbox
 from cloud_relay.inbox.store import StoreResult
 from cloud_relay.storage.timestamps import format_utc as _ts
@@ -47,6 +47,44 @@ async def test_locked_database_past_the_timeout_is_transient(
         assert inbox.stats().transient_errors == 2
         assert await inbox.acked_seq("gw-1") == 0
         assert await inbox.store_batch("gw-1", "k", 1, events.run(1, 5)) == StoreResult(5, 5)
+    finally:
+        await inbox.close()
+
+
+async def test_batches_waiting_for_a_commit_share_the_next_one_and_fail_alone(
+    tmp_path: Path, events: EventMaker
+) -> None:
+    path = tmp_path / "inbox.db"
+    inbox = SqliteInbox(path, busy_timeout_seconds=30)
+    await inbox.open()
+    try:
+        with write_lock(path):
+            calls = [
+                asyncio.ensure_future(
+                    inbox.store_batch(gw, "k", first, events.run(first, last, gw))
+                )
+                for gw, first, last in [
+                    ("gw-1", 1, 5),
+                    ("gw-2", 1, 5),
+                    ("gw-3", 3, 5),  # a gap: gw-3 has nothing stored yet
+                    ("gw-1", 6, 10),
+                ]
+            ]
+            await asyncio.sleep(0)  # every call is now waiting behind the locked file
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        assert outcomes[0] == StoreResult(5, 5)
+        assert outcomes[1] == StoreResult(5, 5)
+        assert isinstance(outcomes[2], SequenceGapError)
+        assert outcomes[3] == StoreResult(10, 5)
+        assert [await inbox.acked_seq(gw) for gw in ("gw-1", "gw-2", "gw-3")] == [10, 5, 0]
+        stamps = {
+            (e.gateway_id, e.seq): e.received_at
+            for gw in ("gw-1", "gw-2")
+            for e in await inbox.events_after(gw, 0, 100)
+        }
+        # The batches that waited were committed together, in one transaction.
+        assert stamps[("gw-2", 1)] == stamps[("gw-1", 6)]
+        assert (inbox.stats().batches, inbox.stats().gaps) == (3, 1)
     finally:
         await inbox.close()
 
