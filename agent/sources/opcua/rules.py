@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agent.errors import ConfigError
 from agent.queue.model import NewEvent
 from agent.sources.opcua.config import OpcuaConfig, OpcuaNodeRule
 from agent.sources.opcua.counter import delta
@@ -37,6 +36,7 @@ from agent.sources.opcua.reading import (
     node_where,
     state_text,
 )
+from agent.sources.signal_rules import base_data, parse_held
 from wire.errors import WireValidationError
 from wire.events import format_timestamp, validate_data
 
@@ -122,7 +122,7 @@ class RuleEngine:
             else "order"
         )
         self._fixed_order = config.order.value if config.order is not None else None
-        self._base = [_base_data(rule) for rule in self._rules]
+        self._base = [base_data(rule, "[[opcua.nodes]]") for rule in self._rules]
         self._where = [node_where(r.namespace_uri, r.identifier) for r in self._rules]
         self._rollover = [r.rollover_max for r in self._rules]
         self._memory = _Memory(order=self._fixed_order)
@@ -165,7 +165,7 @@ class RuleEngine:
                         last = legacy
                 if last is not None and last.isdigit():
                     memory.counters[rule.name] = int(last)
-                held = _parse_held(state.get(held_key(rule.name)))
+                held = parse_held(state.get(held_key(rule.name)))
                 if held is not None:
                     memory.held[rule.name] = held
             elif rule.rule == "state":
@@ -374,41 +374,3 @@ class RuleEngine:
 
 def _source(rule: OpcuaNodeRule) -> str:
     return f"opcua:{rule.name}"
-
-
-def _base_data(rule: OpcuaNodeRule) -> dict[str, Any]:
-    """The fixed part of a rule's event data, checked once so that events cannot fail later."""
-    base: dict[str, Any]
-    if rule.rule == "counter":
-        assert rule.event is not None
-        base = {"uom": rule.uom}
-        if rule.event == "production.reported":
-            base["workcenter"] = rule.workcenter
-        else:
-            base["product"] = rule.product
-        probe, types = {"order": "MO", "qty": 1}, [str(rule.event)]
-    elif rule.rule == "state":
-        base = {"operation": rule.operation, "workcenter": rule.workcenter}
-        probe, types = {"order": "MO"}, sorted({str(t) for t in rule.states.values()})
-    else:
-        base = {"unit": rule.unit}
-        probe, types = {"name": rule.name, "value": 0.0}, ["signal.sampled"]
-    base = {k: v for k, v in base.items() if v is not None} | dict(rule.static)
-    for event_type in types:
-        try:
-            validate_data(event_type, {**base, **probe})
-        except WireValidationError as exc:
-            raise ConfigError(f"[[opcua.nodes]] {rule.name!r}: {event_type} {exc}") from exc
-    return base
-
-
-def _parse_held(text: str | None) -> tuple[int, datetime] | None:
-    if not text:
-        return None
-    try:
-        raw = json.loads(text)
-        qty, at = int(raw["qty"]), datetime.fromisoformat(raw["at"])
-    except (ValueError, KeyError, TypeError):
-        log.warning("ignoring unreadable held production %r", text)
-        return None
-    return (qty, at) if qty > 0 else None

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.errors import ConfigError
 from agent.queue.model import NewEvent
 from agent.sources.opcua.counter import delta
 from agent.sources.opcua.reading import counter_value, state_text
+from agent.sources.signal_rules import base_data, parse_held
 from agent.sources.sparkplug.config import SparkplugConfig, SparkplugMetricRule
 from agent.sources.sparkplug.nodes import Value
 from agent.sources.sparkplug.payload import TYPE_NAMES, UNSIGNED_MAX
@@ -100,7 +100,7 @@ class MetricRules:
         self._group = config.group_id or ""
         self._rules = config.metrics
         self._where = [where(r, self._group) for r in self._rules]
-        self._base = [_base_data(r) for r in self._rules]
+        self._base = [base_data(r, "[[sparkplug.metrics]]") for r in self._rules]
         self._routes: dict[tuple[str, str | None, str], list[int]] = {}
         for index, rule in enumerate(self._rules):
             self._routes.setdefault((rule.node, rule.device, rule.metric), []).append(index)
@@ -138,7 +138,7 @@ class MetricRules:
                             memory.last_at[rule.name] = saved["at"]
                     except (ValueError, KeyError, TypeError):
                         log.warning("ignoring unreadable counter state %r", raw)
-                held = _parse_held(state.get(held_key(rule)))
+                held = parse_held(state.get(held_key(rule)))
                 if held is not None:
                     memory.held[rule.name] = held
             elif rule.rule == "state":
@@ -277,41 +277,3 @@ class MetricRules:
     def _reject(self, plan: Plan, index: int, reason: str, value: Value) -> None:
         payload = repr(value.value).encode(errors="replace")[:_PAYLOAD_MAX]
         plan.rejects.append(Rejected(self._where[index], reason, payload))
-
-
-def _base_data(rule: SparkplugMetricRule) -> dict[str, Any]:
-    """The fixed part of a rule's event data, checked once so that events cannot fail later."""
-    base: dict[str, Any]
-    if rule.rule == "counter":
-        assert rule.event is not None
-        base = {"uom": rule.uom}
-        if rule.event == "production.reported":
-            base["workcenter"] = rule.workcenter
-        else:
-            base["product"] = rule.product
-        probe, types = {"order": "MO", "qty": 1}, [str(rule.event)]
-    elif rule.rule == "state":
-        base = {"operation": rule.operation, "workcenter": rule.workcenter}
-        probe, types = {"order": "MO"}, sorted({str(t) for t in rule.states.values()})
-    else:
-        base = {"unit": rule.unit}
-        probe, types = {"name": rule.name, "value": 0.0}, ["signal.sampled"]
-    base = {k: v for k, v in base.items() if v is not None} | dict(rule.static)
-    for event_type in types:
-        try:
-            validate_data(event_type, {**base, **probe})
-        except WireValidationError as exc:
-            raise ConfigError(f"[[sparkplug.metrics]] {rule.name!r}: {event_type} {exc}") from exc
-    return base
-
-
-def _parse_held(text: str | None) -> tuple[int, datetime] | None:
-    if not text:
-        return None
-    try:
-        raw = json.loads(text)
-        qty, at = int(raw["qty"]), datetime.fromisoformat(raw["at"])
-    except (ValueError, KeyError, TypeError):
-        log.warning("ignoring unreadable held production %r", text)
-        return None
-    return (qty, at) if qty > 0 else None
