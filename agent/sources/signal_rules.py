@@ -1,6 +1,6 @@
-"""What the signal rules (counter, state, sample) of OPC UA and Sparkplug B share: the fixed
-part of a rule's event data, checked once at start, and the production a counter holds while
-no order is known, as it is kept in the queue's state."""
+"""What the signal rules (counter, state, sample) of OPC UA and Sparkplug B share: the fields
+each kind of rule needs, the fixed part of a rule's event data (checked once at start), and the
+production a counter holds while no order is known, as kept in the queue's state."""
 
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ class SignalRule(Protocol):
     def unit(self) -> str | None: ...
     @property
     def static(self) -> Mapping[str, Any]: ...
+
+
+def check_rule_fields(rule: SignalRule) -> None:
+    """Raise ValueError (a settings error naming the rule) for fields a rule kind needs."""
+    if rule.rule == "counter":
+        if rule.event is None:
+            raise ValueError("a counter rule needs 'event'")
+        if rule.event != "production.reported" and not rule.product:
+            raise ValueError(f"a {rule.event} counter needs 'product'")
+    if rule.rule == "state":
+        if not rule.states:
+            raise ValueError("a state rule needs 'states' (value -> operation event)")
+        if rule.operation is None and rule.workcenter is None:
+            raise ValueError("a state rule needs 'operation' or 'workcenter'")
 
 
 def base_data(rule: SignalRule, section: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.sources.mqtt.config import MqttConfig
+from agent.sources.signal_rules import check_rule_fields
 
 #: Characters Sparkplug forbids in group, edge node, device and host ids (topic levels).
 _ID_PATTERN = r"^[^/+#]+$"
@@ -77,16 +78,7 @@ class SparkplugMetricRule(BaseModel):
 
     @model_validator(mode="after")
     def _rule_fields(self) -> SparkplugMetricRule:
-        if self.rule == "counter":
-            if self.event is None:
-                raise ValueError("a counter rule needs 'event'")
-            if self.event != "production.reported" and not self.product:
-                raise ValueError(f"a {self.event} counter needs 'product'")
-        if self.rule == "state":
-            if not self.states:
-                raise ValueError("a state rule needs 'states' (value -> operation event)")
-            if self.operation is None and self.workcenter is None:
-                raise ValueError("a state rule needs 'operation' or 'workcenter'")
+        check_rule_fields(self)
         return self
 
 
